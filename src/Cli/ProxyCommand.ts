@@ -1,0 +1,73 @@
+import { Command, Options } from "@effect/cli"
+import { Duration, Effect, Layer, Option } from "effect"
+import { defaults, resolveProxyConfig, settingNames } from "../Proxy/Config.js"
+import * as Proxy from "../Proxy/Proxy.js"
+import { formatBytes } from "../Proxy/Units.js"
+
+
+const fallsBackTo = (env: string, fallback?: string) =>
+  fallback === undefined ? `Falls back to ${env}.` : `Falls back to ${env}, then ${fallback}.`
+
+const listen = Options.text("listen").pipe(
+  Options.withPseudoName("PORT|HOST:PORT"),
+  Options.withDescription(
+    "Where to accept sources: PORT binds every interface, HOST:PORT one address ([::1]:PORT for IPv6). " +
+      fallsBackTo(settingNames.listen.env)
+  ),
+  Options.optional
+)
+
+const dest = Options.text("dest").pipe(
+  Options.withPseudoName("HOST:PORT"),
+  Options.withDescription(
+    "A destination; repeat it, or give a comma-separated list (\"a:1, b:2\"). " +
+      fallsBackTo(settingNames.destinations.env)
+  ),
+  Options.repeated
+)
+
+const textOption = (name: string, pseudoName: string, description: string) =>
+  Options.text(name).pipe(Options.withPseudoName(pseudoName), Options.withDescription(description), Options.optional)
+
+const connectTimeout = textOption(
+  "connect-timeout",
+  "DURATION",
+  "How long one connection attempt to a destination may take. " +
+    fallsBackTo(settingNames.connectTimeout.env, Duration.format(defaults.connectTimeout))
+)
+const writeTimeout = textOption(
+  "write-timeout",
+  "DURATION",
+  "How long a slow or stalled destination may hold the source back before it is cut and redialled. " +
+    fallsBackTo(settingNames.writeTimeout.env, Duration.format(defaults.writeTimeout))
+)
+const idleTimeout = textOption(
+  "idle-timeout",
+  "DURATION",
+  "Close a source that sent nothing for this long; 0 disables. " +
+    fallsBackTo(settingNames.idleTimeout.env, Duration.format(defaults.idleTimeout))
+)
+const buffer = textOption(
+  "buffer",
+  "SIZE",
+  "Bytes held per destination of each source while that destination is slow or down (64KiB, 1MiB, ...). " +
+    fallsBackTo(settingNames.bufferBytes.env, formatBytes(defaults.bufferBytes))
+)
+
+/** `proxy`: run the proxy until SIGINT/SIGTERM. Flags win over `SOCKET_PROXY_*` env variables. */
+export const proxyCommand = Command.make(
+  "proxy",
+  { listen, dest, connectTimeout, writeTimeout, idleTimeout, buffer },
+  (options) =>
+    Effect.flatMap(
+      resolveProxyConfig({
+        listen: Option.getOrUndefined(options.listen),
+        destinations: options.dest,
+        connectTimeout: Option.getOrUndefined(options.connectTimeout),
+        writeTimeout: Option.getOrUndefined(options.writeTimeout),
+        idleTimeout: Option.getOrUndefined(options.idleTimeout),
+        bufferBytes: Option.getOrUndefined(options.buffer)
+      }),
+      (config) => Layer.launch(Proxy.layer(config))
+    )
+).pipe(Command.withDescription("Run the fan-out proxy: every source that connects is forwarded to every destination."))

@@ -1,0 +1,61 @@
+import { Effect, FiberSet } from "effect"
+import type { Scope } from "effect"
+import type { Endpoint, ListenAddress } from "../Proxy/Endpoint.js"
+import { formatEndpoint } from "../Proxy/Endpoint.js"
+import type { ListenError } from "../Proxy/Errors.js"
+import * as Tcp from "../Proxy/Tcp.js"
+import { formatBytes } from "../Proxy/Units.js"
+import { preview } from "./Preview.js"
+
+export interface FakeDestinationOptions {
+  readonly listen: ListenAddress
+  /** Log each receipt at debug level instead of info (the demo prints a table instead). */
+  readonly quiet?: boolean
+}
+
+export interface FakeDestination {
+  readonly address: Endpoint
+  /** Connections accepted so far and bytes received over all of them. */
+  readonly received: Effect.Effect<{ readonly connections: number; readonly bytes: number }>
+}
+
+/** A server that accepts any number of connections and logs what each one receives. */
+export const make = (options: FakeDestinationOptions): Effect.Effect<FakeDestination, ListenError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const listener = yield* Tcp.listen(options.listen)
+    const connections = yield* FiberSet.make()
+    const totals = { connections: 0, bytes: 0 }
+    const log = options.quiet === true ? Effect.logDebug : Effect.logInfo
+
+    const serve = (socket: Parameters<typeof Tcp.inbound>[0]) =>
+      Effect.gen(function*() {
+        const connection = yield* Tcp.inbound(socket)
+        const id = ++totals.connections
+        let bytes = 0
+        yield* log(`connection #${id} from ${connection.peer}`)
+        while (true) {
+          const [chunks, done] = yield* connection.read
+          for (const chunk of chunks) {
+            bytes += chunk.length
+            totals.bytes += chunk.length
+            yield* log(`#${id} +${chunk.length} B (total ${formatBytes(bytes)}) ${preview(chunk)}`)
+          }
+          if (done) break
+        }
+        yield* log(`connection #${id} closed by ${connection.peer} after ${formatBytes(bytes)}`)
+      }).pipe(
+        Effect.catchAll((error) => Effect.logWarning(`connection lost: ${error.reason}`)),
+        Effect.scoped
+      )
+
+    yield* Effect.forkScoped(Effect.forever(Effect.flatMap(listener.accept, (accepted) =>
+      accepted._tag === "Socket"
+        ? FiberSet.run(connections, serve(accepted.socket))
+        : Effect.logWarning(`accept failed: ${accepted.reason}`))))
+    yield* log(`fake destination listening on ${formatEndpoint(listener.address)}`)
+    return { address: listener.address, received: Effect.sync(() => ({ ...totals })) }
+  })
+
+/** Runs a fake destination until interrupted. */
+export const run = (options: FakeDestinationOptions): Effect.Effect<never, ListenError> =>
+  Effect.scoped(Effect.zipRight(make(options), Effect.never))

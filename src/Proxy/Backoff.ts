@@ -1,0 +1,20 @@
+import { Duration, Effect, Random } from "effect"
+
+/** The first redial after a failure comes this fast; each further failure doubles it. */
+export const firstRedialDelay = Duration.millis(50)
+/** Redials of a destination that stays down are spaced at most this far apart. */
+export const maxRedialDelay = Duration.seconds(1)
+
+/**
+ * Delay before redial number `failures` (1 = right after the first failure):
+ * exponential, capped, with "equal jitter" (between half and all of the step),
+ * so many connections that lost the same destination do not redial in lockstep.
+ */
+export const redialDelay = (failures: number): Effect.Effect<Duration.Duration> =>
+  Effect.map(Random.next, (random) => {
+    const step = Math.min(
+      Duration.toMillis(maxRedialDelay),
+      Duration.toMillis(firstRedialDelay) * 2 ** Math.min(30, Math.max(0, failures - 1))
+    )
+    return Duration.millis(Math.round(step / 2 + (random * step) / 2))
+  })

@@ -1,0 +1,138 @@
+import { Condition } from "./Condition.js"
+
+// Stands in for evicted chunks until the queue is compacted, so their memory is freed at once.
+const released = new Uint8Array(0)
+
+/**
+ * The bytes of one source held for one destination, bounded by `capacity`:
+ * queued (not yet handed to the socket) plus in flight (handed over, write not
+ * yet complete). Chunks are never copied; oversized ones are split with
+ * `subarray`. Every change notifies `changed`.
+ */
+export class OutboundBuffer {
+  // A queue with a moving head: evicting the oldest of many small chunks must not be O(n).
+  private chunks: Array<Uint8Array> = []
+  private head = 0
+  private queuedBytesValue = 0
+  private inFlightBytesValue = 0
+  private endedValue = false
+  readonly changed = new Condition()
+
+  constructor(readonly capacity: number) {}
+
+  get queuedBytes(): number {
+    return this.queuedBytesValue
+  }
+
+  get inFlightBytes(): number {
+    return this.inFlightBytesValue
+  }
+
+  get heldBytes(): number {
+    return this.queuedBytesValue + this.inFlightBytesValue
+  }
+
+  get room(): number {
+    return Math.max(0, this.capacity - this.heldBytes)
+  }
+
+  /** True once the source has ended: nothing more will be appended. */
+  get ended(): boolean {
+    return this.endedValue
+  }
+
+  /** Appends as much of `chunk` as fits; returns the rest (empty when it all fit). */
+  appendWithinRoom(chunk: Uint8Array): Uint8Array {
+    const fits = Math.min(this.room, chunk.length)
+    if (fits > 0) this.push(fits === chunk.length ? chunk : chunk.subarray(0, fits))
+    return chunk.subarray(fits)
+  }
+
+  /**
+   * Appends all of `chunk`, evicting the oldest queued bytes beyond capacity, so
+   * what stays is always the newest contiguous run. Returns the bytes evicted.
+   */
+  appendEvictingOldest(chunk: Uint8Array): number {
+    const limit = Math.max(0, this.capacity - this.inFlightBytesValue)
+    let evicted = 0
+    let kept = chunk
+    if (kept.length > limit) {
+      evicted += kept.length - limit + this.queuedBytesValue
+      kept = kept.subarray(kept.length - limit)
+      this.resetQueue()
+    }
+    let excess = this.queuedBytesValue + kept.length - limit
+    while (excess > 0) {
+      const oldest = this.chunks[this.head]!
+      if (oldest.length <= excess) {
+        this.chunks[this.head++] = released
+        this.queuedBytesValue -= oldest.length
+        evicted += oldest.length
+        excess -= oldest.length
+      } else {
+        this.chunks[this.head] = oldest.subarray(excess)
+        this.queuedBytesValue -= excess
+        evicted += excess
+        excess = 0
+      }
+    }
+    if (this.head > 1024 && this.head * 2 > this.chunks.length) {
+      this.chunks = this.chunks.slice(this.head)
+      this.head = 0
+    }
+    if (kept.length > 0) this.push(kept)
+    else this.changed.notify()
+    return evicted
+  }
+
+  /** Moves everything queued in flight and returns it, oldest first. */
+  takeForWrite(): Array<Uint8Array> {
+    const taken = this.head === 0 ? this.chunks : this.chunks.slice(this.head)
+    this.inFlightBytesValue += this.queuedBytesValue
+    this.resetQueue()
+    this.changed.notify()
+    return taken
+  }
+
+  /** The write of everything in flight completed; returns the bytes delivered. */
+  settleWrite(): number {
+    return this.clearInFlight()
+  }
+
+  /** The write of everything in flight failed; returns the bytes lost. */
+  abandonWrite(): number {
+    return this.clearInFlight()
+  }
+
+  /** Drops everything queued, when there is no destination to deliver it to; returns the bytes dropped. */
+  discardQueued(): number {
+    const dropped = this.queuedBytesValue
+    this.resetQueue()
+    this.changed.notify()
+    return dropped
+  }
+
+  end(): void {
+    this.endedValue = true
+    this.changed.notify()
+  }
+
+  private push(chunk: Uint8Array): void {
+    this.chunks.push(chunk)
+    this.queuedBytesValue += chunk.length
+    this.changed.notify()
+  }
+
+  private resetQueue(): void {
+    this.chunks = []
+    this.head = 0
+    this.queuedBytesValue = 0
+  }
+
+  private clearInFlight(): number {
+    const bytes = this.inFlightBytesValue
+    this.inFlightBytesValue = 0
+    this.changed.notify()
+    return bytes
+  }
+}

@@ -1,0 +1,68 @@
+import { Context, Deferred, Effect, FiberSet, Layer } from "effect"
+import type { Scope } from "effect"
+import type { ProxyConfig } from "./Config.js"
+import { proxyConfigFromEnv } from "./Config.js"
+import { formatEndpoint } from "./Endpoint.js"
+import type { Endpoint } from "./Endpoint.js"
+import { DestinationHealth } from "./DestinationHealth.js"
+import type { InvalidConfig, ListenError, MissingConfig } from "./Errors.js"
+import { acceptLoop } from "./Listener.js"
+import type { ProxyStats } from "./Stats.js"
+import { ProxyCounters } from "./Stats.js"
+import * as Tcp from "./Tcp.js"
+
+export interface ProxyService {
+  /** The address actually bound: with `--listen 0` this holds the port the OS chose. */
+  readonly address: Endpoint
+  /** A snapshot of the live counters. */
+  readonly stats: Effect.Effect<ProxyStats>
+}
+
+/** The running proxy, provided by `layer` / `layerFromEnv`. */
+export class Proxy extends Context.Tag("socket-proxy/Proxy")<Proxy, ProxyService>() {}
+
+/**
+ * Starts the proxy in the current scope: listening when this returns, and on
+ * scope close: stop accepting, let open connections flush for up to
+ * `drainTimeout`, then close every socket that is left.
+ */
+export const make = (config: ProxyConfig): Effect.Effect<ProxyService, ListenError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const counters = new ProxyCounters(
+      config.destinations.map((destination) => new DestinationHealth(formatEndpoint(destination)))
+    )
+    const draining = yield* Deferred.make<void>()
+    // Finalizers run in reverse: the listener (which destroys any socket still
+    // open) goes last, after the sessions have been drained and then interrupted.
+    const listener = yield* Tcp.listen(config.listen)
+    const sessions = yield* FiberSet.make()
+    yield* Effect.addFinalizer(() =>
+      Effect.gen(function*() {
+        yield* listener.stopAccepting
+        const open = yield* FiberSet.size(sessions)
+        yield* Effect.logInfo(`shutting down: draining ${open} connection(s)`)
+        yield* Deferred.succeed(draining, undefined)
+        const drained = yield* FiberSet.awaitEmpty(sessions).pipe(Effect.timeoutOption(config.drainTimeout))
+        if (drained._tag === "None") {
+          const left = yield* FiberSet.size(sessions)
+          yield* Effect.logWarning(`shutdown: closing ${left} connection(s) that did not finish flushing`)
+        }
+      })
+    )
+    const context = { config, counters, draining: Deferred.await(draining) }
+    yield* Effect.forkScoped(acceptLoop(listener, sessions, context))
+    const address = listener.address
+    yield* Effect.logInfo(
+      `listening on ${formatEndpoint(address)}, forwarding to ${config.destinations.map(formatEndpoint).join(", ")}`
+    )
+    return { address, stats: Effect.sync(() => counters.snapshot()) }
+  })
+
+/** The proxy as a Layer: listening once built, shut down cleanly when its scope closes. */
+export const layer = (config: ProxyConfig): Layer.Layer<Proxy, ListenError> => Layer.scoped(Proxy, make(config))
+
+/** The proxy configured from the `SOCKET_PROXY_*` environment variables. */
+export const layerFromEnv: Layer.Layer<Proxy, ListenError | InvalidConfig | MissingConfig> = Layer.scoped(
+  Proxy,
+  Effect.flatMap(proxyConfigFromEnv, make)
+)

@@ -1,0 +1,130 @@
+import type { DestinationHealth, DestinationState } from "./DestinationHealth.js"
+import { OutboundBuffer } from "./OutboundBuffer.js"
+
+/** One destination of one source connection. */
+export interface LinkStats {
+  readonly destination: string
+  readonly connected: boolean
+  /** Bytes whose write to the destination completed. */
+  readonly delivered: number
+  /** Bytes given up on: evicted while the destination was down, or lost with a broken connection. */
+  readonly dropped: number
+  /** Bytes held right now: queued plus in flight. */
+  readonly buffered: number
+}
+
+/** One open source connection. */
+export interface ConnectionStats {
+  readonly id: number
+  readonly peer: string
+  /** Epoch milliseconds. */
+  readonly openedAt: number
+  readonly bytesReceived: number
+  readonly destinations: ReadonlyArray<LinkStats>
+}
+
+/** One configured destination, over all connections, open and closed. */
+export interface DestinationStats {
+  readonly destination: string
+  /** Whether the latest attempt to reach it, from any connection, worked. */
+  readonly state: DestinationState
+  /** Source connections currently connected to it. */
+  readonly connected: number
+  readonly delivered: number
+  readonly dropped: number
+}
+
+export interface ProxyStats {
+  readonly openConnections: number
+  readonly acceptedConnections: number
+  /** Bytes received from all sources, open and closed. */
+  readonly bytesReceived: number
+  readonly connections: ReadonlyArray<ConnectionStats>
+  readonly destinations: ReadonlyArray<DestinationStats>
+}
+
+/** Live counters of one destination of one connection; also feeds the destination's totals. */
+export class LinkCounters {
+  connected = false
+  delivered = 0
+  dropped = 0
+
+  constructor(readonly health: DestinationHealth, readonly buffer: OutboundBuffer) {}
+
+  addDelivered(bytes: number): void {
+    this.delivered += bytes
+    this.health.delivered += bytes
+  }
+
+  addDropped(bytes: number): void {
+    this.dropped += bytes
+    this.health.dropped += bytes
+  }
+
+  snapshot(): LinkStats {
+    return {
+      destination: this.health.name,
+      connected: this.connected,
+      delivered: this.delivered,
+      dropped: this.dropped,
+      buffered: this.buffer.heldBytes
+    }
+  }
+}
+
+/** Live counters of one source connection. */
+export class ConnectionCounters {
+  bytesReceived = 0
+  readonly links: ReadonlyArray<LinkCounters>
+
+  constructor(
+    readonly id: number,
+    readonly peer: string,
+    readonly openedAt: number,
+    destinations: ReadonlyArray<DestinationHealth>,
+    bufferBytes: number,
+    private readonly totals: ProxyCounters
+  ) {
+    this.links = destinations.map((health) => new LinkCounters(health, new OutboundBuffer(bufferBytes)))
+  }
+
+  addReceived(bytes: number): void {
+    this.bytesReceived += bytes
+    this.totals.bytesReceived += bytes
+  }
+
+  snapshot(): ConnectionStats {
+    return {
+      id: this.id,
+      peer: this.peer,
+      openedAt: this.openedAt,
+      bytesReceived: this.bytesReceived,
+      destinations: this.links.map((link) => link.snapshot())
+    }
+  }
+}
+
+/** The proxy's counters: open connections by id, and every destination's health. */
+export class ProxyCounters {
+  acceptedConnections = 0
+  bytesReceived = 0
+  readonly open = new Map<number, ConnectionCounters>()
+
+  constructor(readonly destinations: ReadonlyArray<DestinationHealth>) {}
+
+  snapshot(): ProxyStats {
+    return {
+      openConnections: this.open.size,
+      acceptedConnections: this.acceptedConnections,
+      bytesReceived: this.bytesReceived,
+      connections: [...this.open.values()].map((connection) => connection.snapshot()),
+      destinations: this.destinations.map((health) => ({
+        destination: health.name,
+        state: health.state,
+        connected: health.connected,
+        delivered: health.delivered,
+        dropped: health.dropped
+      }))
+    }
+  }
+}
