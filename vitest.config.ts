@@ -8,6 +8,8 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 30_000,
     // Two cores: keep process-spawning suites from starving each other.
+    // Logs of passing tests are noise; a failing test shows its own.
+    silent: "passed-only",
     maxWorkers: 2,
     minWorkers: 1
   }

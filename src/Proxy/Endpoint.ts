@@ -23,8 +23,9 @@ export const formatEndpoint = (endpoint: ListenAddress): string =>
 
 const hostLabel = /^(?!-)[a-z0-9-]{1,63}(?<!-)$/i
 
+// A name whose last label is all digits would be an IPv4 address, and not a valid one.
 const isHostName = (host: string): boolean =>
-  host.length <= 253 && host.split(".").every((label) => hostLabel.test(label))
+  host.length <= 253 && host.split(".").every((label) => hostLabel.test(label)) && !/^\d+$/.test(host.split(".").pop()!)
 
 const parsePort = (text: string, lowest: number): Either.Either<number, string> => {
   if (!/^\d+$/.test(text)) {
@@ -42,11 +43,15 @@ const parseHost = (text: string): Either.Either<string, string> => {
     return isIPv6(literal) ? Either.right(literal) : Either.left(`"${literal}" is not an IPv6 address`)
   }
   if (isIPv4(text) || isHostName(text)) return Either.right(text)
+  if (/^[\d.]+$/.test(text)) return Either.left(`"${text}" is not a valid IPv4 address`)
   if (isIPv6(text)) return Either.left(`write IPv6 addresses in brackets, as [${text}]:PORT`)
   return Either.left(`"${text}" is not a host name or IP address`)
 }
 
 const splitHostPort = (text: string): Either.Either<readonly [string, string], string> => {
+  if (isIPv6(text) || (text.startsWith("[") && text.endsWith("]"))) {
+    return Either.left("write IPv6 addresses in brackets, with a port: [ADDRESS]:PORT, for example [::1]:PORT")
+  }
   const colon = text.lastIndexOf(":")
   if (colon <= 0 || colon === text.length - 1) {
     return Either.left("expected HOST:PORT, for example 127.0.0.1:8080 or [::1]:8080")

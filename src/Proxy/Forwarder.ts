@@ -2,7 +2,7 @@ import { Clock, Duration, Effect, Either, Option, Queue } from "effect"
 import { redialDelay } from "./Backoff.js"
 import type { ProxyConfig } from "./Config.js"
 import type { Endpoint } from "./Endpoint.js"
-import { ConnectionLost } from "./Errors.js"
+import { ConnectionLost, DestinationTooSlow } from "./Errors.js"
 import type { LinkCounters } from "./Stats.js"
 import * as Tcp from "./Tcp.js"
 
@@ -23,13 +23,17 @@ export interface ForwarderOptions {
  * handles every failure of that destination itself: it never fails, so one bad
  * destination cannot stop the others.
  *
- * Two fibers share the link's buffer. The pump moves the feed into the buffer:
- * while connected it waits for room, which back-pressures the source, but for at
- * most `writeTimeout` at a stretch before it asks for the connection to be cut;
- * while not connected it keeps only the newest `bufferBytes` and counts the rest
- * as dropped. The connector dials with backoff and, once connected, writes the
- * buffer out in batches. So each destination connection carries one contiguous
- * run of the source's bytes: gaps only ever fall between connections.
+ * Two fibers share the link's buffer. The connector dials with backoff and,
+ * once connected, writes the buffer out in batches. The pump moves the feed into
+ * the buffer, depending on the link's mode:
+ * - starting (first attempt under way) or connected: it waits for room, which
+ *   back-pressures the source, but for at most `writeTimeout` at a stretch;
+ *   then a connected destination is cut (and redialled), a starting one goes down;
+ * - down (a connection failed, redialling): it keeps only the newest
+ *   `bufferBytes` and counts the rest as dropped, so a dead destination never
+ *   holds the source back.
+ * So each destination connection carries one contiguous run of the source's
+ * bytes: gaps only ever fall between connections.
  */
 export const forward = (options: ForwarderOptions): Effect.Effect<void> => {
   const { config, feed, link } = options
@@ -38,33 +42,43 @@ export const forward = (options: ForwarderOptions): Effect.Effect<void> => {
   const writeTimeoutMillis = Duration.toMillis(config.writeTimeout)
   // Shared by the two fibers; every change is followed by buffer.changed.notify().
   const state = {
-    connected: false,
+    mode: "starting" as "starting" | "connected" | "down",
     /** Set by the pump when the destination held the source back too long. */
     cutReason: undefined as string | undefined,
-    /** When the pump started waiting on this destination without catching up since. */
+    /**
+     * When the pump first waited on this destination without catching up since.
+     * Only catching up resets it, not a reconnect: a destination cut for being
+     * too slow cannot hold the source back again until it has caught up.
+     */
     stalledSince: undefined as number | undefined
   }
 
   const waitForRoom = Effect.gen(function*() {
     const now = yield* Clock.currentTimeMillis
     state.stalledSince ??= now
-    const left = Duration.millis(Math.max(0, writeTimeoutMillis - (now - state.stalledSince)))
-    const gotRoom = yield* buffer.changed.waitUntil(() => buffer.room > 0 || !state.connected).pipe(
-      Effect.timeoutOption(left),
-      Effect.map(Option.isSome)
+    const left = writeTimeoutMillis - (now - state.stalledSince)
+    const gotRoom = left > 0 && Option.isSome(
+      yield* buffer.changed.waitUntil(() => buffer.room > 0 || state.mode === "down").pipe(
+        Effect.timeoutOption(Duration.millis(left))
+      )
     )
-    if (!gotRoom) {
-      state.cutReason = `it held the source back for ${Duration.format(config.writeTimeout)}`
+    if (gotRoom) return
+    if (state.mode === "starting") {
+      // The first attempt is taking long: stop holding the source back for it.
+      state.mode = "down"
       buffer.changed.notify()
-      yield* buffer.changed.waitUntil(() => !state.connected)
+      return
     }
+    state.cutReason = `it held the source back for ${Duration.format(config.writeTimeout)}`
+    buffer.changed.notify()
+    yield* buffer.changed.waitUntil(() => state.mode !== "connected")
   })
 
   const accept = (chunk: Uint8Array) =>
     Effect.gen(function*() {
       let rest = chunk
       while (rest.length > 0) {
-        if (!state.connected) {
+        if (state.mode === "down") {
           link.addDropped(buffer.appendEvictingOldest(rest))
           return
         }
@@ -83,8 +97,8 @@ export const forward = (options: ForwarderOptions): Effect.Effect<void> => {
         }
         yield* accept(item)
       }
-      // Caught up with the source: whatever held it back is over.
-      if (yield* Queue.isEmpty(feed)) state.stalledSince = undefined
+      // Caught up with the source while delivering: whatever held it back is over.
+      if (state.mode !== "down" && (yield* Queue.isEmpty(feed))) state.stalledSince = undefined
     }
   })
 
@@ -109,15 +123,14 @@ export const forward = (options: ForwarderOptions): Effect.Effect<void> => {
 
   const cutRequested = buffer.changed.waitUntil(() => state.cutReason !== undefined).pipe(
     Effect.zipRight(
-      Effect.suspend(() => Effect.fail(new ConnectionLost({ peer: health.name, reason: state.cutReason ?? "cut" })))
+      Effect.suspend(() => Effect.fail(new DestinationTooSlow({ destination: health.name, reason: state.cutReason ?? "" })))
     )
   )
 
-  const markDisconnected = Effect.sync(() => {
-    if (state.connected) health.reportDisconnected()
-    state.connected = false
+  const markDown = Effect.sync(() => {
+    if (state.mode === "connected") health.reportDisconnected()
+    state.mode = "down"
     state.cutReason = undefined
-    state.stalledSince = undefined
     link.connected = false
     link.addDropped(buffer.abandonWrite())
     buffer.changed.notify()
@@ -126,19 +139,21 @@ export const forward = (options: ForwarderOptions): Effect.Effect<void> => {
   /** Connects, delivers until the source ends, then closes gracefully; fails if the connection fails. */
   const connectAndDeliver = Effect.gen(function*() {
     const connection = yield* Tcp.connect(options.destination, config.connectTimeout)
-    state.connected = true
+    state.mode = "connected"
     link.connected = true
     buffer.changed.notify()
     yield* health.reportUp()
     yield* Effect.raceFirst(deliver(connection), Effect.raceFirst(connection.lost, cutRequested))
     yield* connection.finish
-  }).pipe(Effect.scoped, Effect.ensuring(markDisconnected))
+  }).pipe(Effect.scoped, Effect.ensuring(markDown))
 
   const connector = Effect.gen(function*() {
     let failures = 0
     while (true) {
       const outcome = yield* Effect.either(connectAndDeliver)
       if (Either.isRight(outcome)) return
+      // A connection that worked and then broke is redialled at once; one that
+      // never came up, or was cut for being too slow, waits longer each time.
       failures = outcome.left._tag === "ConnectionLost" ? 1 : failures + 1
       yield* health.reportDown(outcome.left.reason)
       yield* Effect.logDebug(`redialling: ${outcome.left.message}`)

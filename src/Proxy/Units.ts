@@ -1,7 +1,7 @@
 import { Duration, Either } from "effect"
 
 // People write "500ms", "3s", "30m"; Duration.decode only takes "500 millis".
-const durationUnits: Record<string, number> = {
+const durationUnits = new Map<string, number>(Object.entries({
   ms: 1,
   millis: 1,
   millisecond: 1,
@@ -20,9 +20,9 @@ const durationUnits: Record<string, number> = {
   d: 86_400_000,
   day: 86_400_000,
   days: 86_400_000
-}
+}))
 
-const sizeUnits: Record<string, number> = {
+const sizeUnits = new Map<string, number>(Object.entries({
   b: 1,
   kb: 1_000,
   mb: 1_000_000,
@@ -33,7 +33,7 @@ const sizeUnits: Record<string, number> = {
   mib: 1024 ** 2,
   g: 1024 ** 3,
   gib: 1024 ** 3
-}
+}))
 
 const quantity = /^(\d+(?:\.\d+)?)\s*([a-z]*)$/i
 
@@ -53,7 +53,7 @@ export const parseDuration = (text: string): Either.Either<Duration.Duration, st
       ? Either.right(Duration.zero)
       : Either.left(`missing unit: write ${match[1]}ms, ${match[1]}s or ${match[1]}m`)
   }
-  const factor = durationUnits[unit]
+  const factor = durationUnits.get(unit)
   if (factor === undefined) {
     return Either.left(`unknown unit "${match[2]}": use ms, s, m, h or d`)
   }
@@ -67,7 +67,7 @@ export const parseByteSize = (text: string): Either.Either<number, string> => {
     return Either.left("expected a size such as 65536, 64KiB or 1MiB")
   }
   const unit = (match[2] ?? "").toLowerCase()
-  const factor = unit === "" ? 1 : sizeUnits[unit]
+  const factor = unit === "" ? 1 : sizeUnits.get(unit)
   if (factor === undefined) {
     return Either.left(`unknown unit "${match[2]}": use B, KiB, MiB, GiB, KB, MB or GB`)
   }
@@ -80,7 +80,8 @@ export const formatBytes = (bytes: number): string => {
   const units = ["KiB", "MiB", "GiB", "TiB"]
   let value = bytes / 1024
   let unit = 0
-  while (value >= 1024 && unit < units.length - 1) {
+  // Compare what will be printed, so 1048575 reads "1.0 MiB", not "1024 KiB".
+  while (Number(value.toFixed(value < 10 ? 1 : 0)) >= 1024 && unit < units.length - 1) {
     value /= 1024
     unit++
   }

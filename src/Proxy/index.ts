@@ -20,7 +20,7 @@ export { defaults, makeProxyConfig, proxyConfigFromEnv, resolveProxyConfig, sett
 export type { ProxyConfig, ProxySettingsText } from "./Config.js"
 export { formatEndpoint, parseEndpoint, parseEndpointList, parseListenAddress } from "./Endpoint.js"
 export type { Endpoint, ListenAddress } from "./Endpoint.js"
-export { ConnectError, ConnectionLost, InvalidConfig, ListenError, MissingConfig } from "./Errors.js"
+export { ConnectError, ConnectionLost, DestinationTooSlow, InvalidConfig, ListenError, MissingConfig } from "./Errors.js"
 export type { ConfigError } from "./Errors.js"
 export type { ConnectionStats, DestinationStats, LinkStats, ProxyStats } from "./Stats.js"
 export type { DestinationState } from "./DestinationHealth.js"

@@ -1,0 +1,78 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Duration, Effect, Fiber } from "effect"
+import { destination, pattern, source } from "./support/Peers.js"
+import { startProxy, statsUntil } from "./support/TestProxy.js"
+
+const writeTimeout = Duration.millis(300)
+
+describe("a destination that cannot keep up", () => {
+  it.scopedLive("holds the source back for at most --write-timeout, then is cut while the others go on", () =>
+    Effect.gen(function*() {
+      const healthy = yield* destination()
+      const stalled = yield* destination({ stalled: true })
+      const proxy = yield* startProxy([healthy.endpoint, stalled.endpoint], {
+        writeTimeout,
+        bufferBytes: 256 * 1024
+      })
+      const s = yield* source(proxy.address.port)
+      // Far more than the stalled destination's socket buffers and --buffer hold.
+      const total = 96 * 1024 * 1024
+      const data = pattern(total, 5)
+      const sending = yield* Effect.fork(Effect.gen(function*() {
+        for (let offset = 0; offset < total; offset += 1024 * 1024) {
+          yield* s.write(data.subarray(offset, offset + 1024 * 1024))
+        }
+      }))
+      // The healthy destination gets every byte, in order, on its one connection.
+      yield* healthy.until(() => healthy.totalBytes() === total, Duration.seconds(60))
+      yield* Fiber.join(sending)
+      expect(healthy.connections).toHaveLength(1)
+      expect(healthy.connections[0]!.data().equals(data)).toBe(true)
+
+      const stats = yield* statsUntil(proxy, (stats) => stats.connections[0]!.destinations[1]!.dropped > 0)
+      expect(stats.destinations[0]!.dropped).toBe(0)
+
+      // The stalled destination's first connection was cut. What it had been
+      // given is one contiguous run from the start: read it now.
+      const first = stalled.connections[0]!
+      first.socket.resume()
+      yield* stalled.until(() => first.closed, Duration.seconds(20))
+      const got = first.data()
+      expect(got.length).toBeGreaterThan(0)
+      expect(got.equals(data.subarray(0, got.length))).toBe(true)
+    }))
+
+  it.scopedLive("every later connection to it also carries one contiguous run of the source", () =>
+    Effect.gen(function*() {
+      const healthy = yield* destination()
+      const stalled = yield* destination({ stalled: true })
+      const proxy = yield* startProxy([healthy.endpoint, stalled.endpoint], {
+        writeTimeout,
+        bufferBytes: 128 * 1024
+      })
+      const s = yield* source(proxy.address.port)
+      const total = 64 * 1024 * 1024
+      const data = pattern(total, 9)
+      const sending = yield* Effect.fork(Effect.gen(function*() {
+        for (let offset = 0; offset < total; offset += 256 * 1024) {
+          yield* s.write(data.subarray(offset, offset + 256 * 1024))
+        }
+      }))
+      yield* stalled.until(() => stalled.connections.length >= 2, Duration.seconds(30))
+      yield* Fiber.join(sending)
+      yield* healthy.until(() => healthy.totalBytes() === total, Duration.seconds(30))
+      yield* s.end
+      for (const connection of stalled.connections) connection.socket.resume()
+      yield* stalled.until(() => stalled.connections.every((c) => c.closed), Duration.seconds(20))
+      for (const connection of stalled.connections) {
+        const got = connection.data()
+        if (got.length === 0) continue
+        const at = data.indexOf(got.subarray(0, Math.min(64, got.length)))
+        expect(at).toBeGreaterThanOrEqual(0)
+        expect(got.equals(data.subarray(at, at + got.length))).toBe(true)
+      }
+      const done = yield* statsUntil(proxy, (stats) => stats.openConnections === 0)
+      const totals = done.destinations[1]!
+      expect(totals.delivered + totals.dropped).toBe(total)
+    }))
+})
