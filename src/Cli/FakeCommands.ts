@@ -6,6 +6,7 @@ import * as FakeSource from "../Fakes/FakeSource.js"
 import { parseEndpoint, parseListenAddress } from "../Proxy/Endpoint.js"
 import { InvalidConfig } from "../Proxy/Errors.js"
 import { parseByteSize, parseDuration } from "../Proxy/Units.js"
+import { logLevelOption, withLogLevel } from "./LogLevelOption.js"
 
 const port = (fallback: number) =>
   Options.integer("port").pipe(Options.withDescription("TCP port"), Options.withDefault(fallback))
@@ -26,7 +27,8 @@ export const fakeSourceCommand = Command.make(
       Options.withDescription("Time between messages (500ms, 1s, ...)"),
       Options.withDefault("1s")
     ),
-    size: Options.text("size").pipe(Options.withDescription("Random characters per message"), Options.withDefault("16"))
+    size: Options.text("size").pipe(Options.withDescription("Random characters per message"), Options.withDefault("16")),
+    logLevel: logLevelOption
   },
   (options) =>
     Effect.gen(function*() {
@@ -34,7 +36,7 @@ export const fakeSourceCommand = Command.make(
       const interval = yield* decodeFlag("--interval", options.interval, parseDuration)
       const size = yield* decodeFlag("--size", options.size, parseByteSize)
       return yield* FakeSource.run({ target, interval, size })
-    })
+    }).pipe(withLogLevel(options.logLevel))
 ).pipe(Command.withDescription("Connect to the proxy and send a random line every second; reconnect when cut off."))
 
 export const fakeDestinationCommand = Command.make(
@@ -44,7 +46,8 @@ export const fakeDestinationCommand = Command.make(
     host: Options.text("host").pipe(
       Options.withDescription("Address to listen on (default: every interface)"),
       Options.optional
-    )
+    ),
+    logLevel: logLevelOption
   },
   (options) =>
     Effect.gen(function*() {
@@ -54,9 +57,10 @@ export const fakeDestinationCommand = Command.make(
       })
       const listen = yield* decodeFlag("--host/--port", text, parseListenAddress)
       return yield* FakeDestination.run({ listen })
-    })
+    }).pipe(withLogLevel(options.logLevel))
 ).pipe(Command.withDescription("Accept any number of connections and log what each receives."))
 
-export const demoCommand = Command.make("demo", {}, () => Demo.run).pipe(
+export const demoCommand = Command.make("demo", { logLevel: logLevelOption }, (options) =>
+  Demo.run.pipe(withLogLevel(options.logLevel))).pipe(
   Command.withDescription("Two fake destinations, two fake sources and the proxy in one process, on loopback.")
 )

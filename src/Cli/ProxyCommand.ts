@@ -3,6 +3,7 @@ import { Duration, Effect, Layer, Option } from "effect"
 import { defaults, resolveProxyConfig, settingNames } from "../Proxy/Config.js"
 import * as Proxy from "../Proxy/Proxy.js"
 import { formatBytes } from "../Proxy/Units.js"
+import { logLevelOption, withLogLevel } from "./LogLevelOption.js"
 
 
 const fallsBackTo = (env: string, fallback?: string) =>
@@ -57,7 +58,7 @@ const buffer = textOption(
 /** `proxy`: run the proxy until SIGINT/SIGTERM. Flags win over `SOCKET_PROXY_*` env variables. */
 export const proxyCommand = Command.make(
   "proxy",
-  { listen, dest, connectTimeout, writeTimeout, idleTimeout, buffer },
+  { listen, dest, connectTimeout, writeTimeout, idleTimeout, buffer, logLevel: logLevelOption },
   (options) =>
     Effect.flatMap(
       resolveProxyConfig({
@@ -69,5 +70,5 @@ export const proxyCommand = Command.make(
         bufferBytes: Option.getOrUndefined(options.buffer)
       }),
       (config) => Layer.launch(Proxy.layer(config))
-    )
+    ).pipe(withLogLevel(options.logLevel))
 ).pipe(Command.withDescription("Run the fan-out proxy: every source that connects is forwarded to every destination."))
