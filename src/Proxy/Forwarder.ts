@@ -1,5 +1,5 @@
 import { Clock, Duration, Effect, Either, Option, Queue } from "effect"
-import { redialDelay } from "./Backoff.js"
+import { maxRedialDelay, redialDelay } from "./Backoff.js"
 import type { ProxyConfig } from "./Config.js"
 import type { Endpoint } from "./Endpoint.js"
 import { ConnectionLost, DestinationTooSlow } from "./Errors.js"
@@ -50,7 +50,9 @@ export const forward = (options: ForwarderOptions): Effect.Effect<void> => {
      * Only catching up resets it, not a reconnect: a destination cut for being
      * too slow cannot hold the source back again until it has caught up.
      */
-    stalledSince: undefined as number | undefined
+    stalledSince: undefined as number | undefined,
+    /** When the current (or last) connection came up. */
+    connectedAt: 0
   }
 
   const waitForRoom = Effect.gen(function*() {
@@ -140,6 +142,7 @@ export const forward = (options: ForwarderOptions): Effect.Effect<void> => {
   const connectAndDeliver = Effect.gen(function*() {
     const connection = yield* Tcp.connect(options.destination, config.connectTimeout)
     state.mode = "connected"
+    state.connectedAt = yield* Clock.currentTimeMillis
     link.connected = true
     buffer.changed.notify()
     yield* health.reportUp()
@@ -152,9 +155,12 @@ export const forward = (options: ForwarderOptions): Effect.Effect<void> => {
     while (true) {
       const outcome = yield* Effect.either(connectAndDeliver)
       if (Either.isRight(outcome)) return
-      // A connection that worked and then broke is redialled at once; one that
-      // never came up, or was cut for being too slow, waits longer each time.
-      failures = outcome.left._tag === "ConnectionLost" ? 1 : failures + 1
+      // A connection that worked for a while and then broke is redialled at once.
+      // One that never came up, was cut for being too slow, or broke right away
+      // (a destination that accepts and closes) waits longer each time.
+      const now = yield* Clock.currentTimeMillis
+      const lastedAWhile = now - state.connectedAt >= Duration.toMillis(maxRedialDelay)
+      failures = outcome.left._tag === "ConnectionLost" && lastedAWhile ? 1 : failures + 1
       yield* health.reportDown(outcome.left.reason)
       yield* Effect.logDebug(`redialling: ${outcome.left.message}`)
       // Once the source has ended, a destination that is down gets no new attempt.
