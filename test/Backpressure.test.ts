@@ -42,6 +42,29 @@ describe("a destination that cannot keep up", () => {
       expect(got.equals(data.subarray(0, got.length))).toBe(true)
     }))
 
+  it.scopedLive("a destination that reads, but slower than the source sends, is cut after --write-timeout too", () =>
+    Effect.gen(function*() {
+      const healthy = yield* destination()
+      // Reads about 1 MB/s: every write completes in time, yet its buffer never drains.
+      const slow = yield* destination({ pauseAfterEachRead: Duration.millis(50) })
+      const proxy = yield* startProxy([healthy.endpoint, slow.endpoint], {
+        writeTimeout: Duration.seconds(1),
+        bufferBytes: 64 * 1024
+      })
+      const s = yield* source(proxy.address.port)
+      const total = 256 * 1024 * 1024
+      const block = pattern(1024 * 1024, 13)
+      const sending = yield* Effect.fork(Effect.gen(function*() {
+        for (let offset = 0; offset < total; offset += block.length) yield* s.write(block)
+      }))
+      yield* healthy.until(() => healthy.totalBytes() === total, Duration.seconds(60))
+      yield* Fiber.join(sending)
+      const stats = yield* proxy.stats
+      expect(stats.destinations[1]!.dropped).toBeGreaterThan(0)
+      expect(slow.connections.length).toBeGreaterThanOrEqual(1)
+      expect(slow.connections[0]!.bytes).toBeLessThan(total)
+    }))
+
   it.scopedLive("every later connection to it also carries one contiguous run of the source", () =>
     Effect.gen(function*() {
       const healthy = yield* destination()

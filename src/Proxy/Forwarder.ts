@@ -45,18 +45,35 @@ export const forward = (options: ForwarderOptions): Effect.Effect<void> => {
     mode: "starting" as "starting" | "connected" | "down",
     /** Set by the pump when the destination held the source back too long. */
     cutReason: undefined as string | undefined,
-    /**
-     * When the pump first waited on this destination without catching up since.
-     * Only catching up resets it, not a reconnect: a destination cut for being
-     * too slow cannot hold the source back again until it has caught up.
-     */
+    /** When the pump started waiting on this destination without having caught up since. */
     stalledSince: undefined as number | undefined,
+    /**
+     * Set when the destination is cut for being too slow. A fresh connection
+     * swallows megabytes into kernel buffers before it can fall behind again, so
+     * until it has kept up for a whole `writeTimeout`, it may not hold the source
+     * back at all: the first time its buffer is full, it is cut again.
+     */
+    onProbation: false,
     /** When the current (or last) connection came up. */
-    connectedAt: 0
+    connectedAt: 0,
+    /** When the pump last found the buffer full. */
+    lastFullAt: 0
   }
+
+  const cut = (reason: string) =>
+    Effect.suspend(() => {
+      state.cutReason = reason
+      state.onProbation = true
+      buffer.changed.notify()
+      return buffer.changed.waitUntil(() => state.mode !== "connected")
+    })
 
   const waitForRoom = Effect.gen(function*() {
     const now = yield* Clock.currentTimeMillis
+    state.lastFullAt = now
+    if (state.onProbation && state.mode === "connected") {
+      return yield* cut("it is still slower than the source")
+    }
     state.stalledSince ??= now
     const left = writeTimeoutMillis - (now - state.stalledSince)
     const gotRoom = left > 0 && Option.isSome(
@@ -71,9 +88,15 @@ export const forward = (options: ForwarderOptions): Effect.Effect<void> => {
       buffer.changed.notify()
       return
     }
-    state.cutReason = `it held the source back for ${Duration.format(config.writeTimeout)}`
-    buffer.changed.notify()
-    yield* buffer.changed.waitUntil(() => state.mode !== "connected")
+    yield* cut(`it held the source back for ${Duration.format(config.writeTimeout)}`)
+  })
+
+  /** After a batch: the pump has caught up with the source while delivering, so nothing holds it back now. */
+  const noteCaughtUp = Effect.gen(function*() {
+    state.stalledSince = undefined
+    if (!state.onProbation || state.mode !== "connected") return
+    const now = yield* Clock.currentTimeMillis
+    if (now - Math.max(state.connectedAt, state.lastFullAt) >= writeTimeoutMillis) state.onProbation = false
   })
 
   const accept = (chunk: Uint8Array) =>
@@ -99,8 +122,7 @@ export const forward = (options: ForwarderOptions): Effect.Effect<void> => {
         }
         yield* accept(item)
       }
-      // Caught up with the source while delivering: whatever held it back is over.
-      if (state.mode !== "down" && (yield* Queue.isEmpty(feed))) state.stalledSince = undefined
+      if (state.mode !== "down" && (yield* Queue.isEmpty(feed))) yield* noteCaughtUp
     }
   })
 

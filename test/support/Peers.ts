@@ -49,6 +49,8 @@ export interface TestDestinationOptions {
   readonly port?: number
   /** Accept connections but never read from them: a stalled consumer. */
   readonly stalled?: boolean
+  /** Pause this long after every chunk read: a consumer slower than the source. */
+  readonly pauseAfterEachRead?: Duration.DurationInput
   /** Bytes to send back on every new connection, which the proxy must discard. */
   readonly reply?: Buffer
 }
@@ -75,6 +77,10 @@ export const destination = (options: TestDestinationOptions = {}): Effect.Effect
             connection.chunks.push(chunk)
             connection.bytes += chunk.length
             changed.notify()
+            if (options.pauseAfterEachRead !== undefined) {
+              socket.pause()
+              setTimeout(() => socket.resume(), Duration.toMillis(Duration.decode(options.pauseAfterEachRead)))
+            }
           })
           socket.on("end", () => {
             connection.ended = true
