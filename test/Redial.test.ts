@@ -1,5 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect } from "effect"
+import * as net from "node:net"
 import { destination, freePort, loopback, pattern, source } from "./support/Peers.js"
 import { startProxy, statsUntil } from "./support/TestProxy.js"
 
@@ -95,7 +96,7 @@ describe("a destination that is down", () => {
     }))
 })
 
-describe("localhost as a destination", () => {
+describe("addresses", () => {
   for (const host of ["127.0.0.1", "::1"]) {
     it.scopedLive(`reaches a destination listening on ${host} only`, () =>
       Effect.gen(function*() {
@@ -106,6 +107,32 @@ describe("localhost as a destination", () => {
         yield* d.until(() => d.totalBytes() === 5)
       }))
   }
+
+  it.scopedLive("--listen PORT accepts sources on every interface, IPv4 and IPv6", () =>
+    Effect.gen(function*() {
+      const d = yield* destination()
+      const proxy = yield* startProxy([d.endpoint], { listen: { port: 0 } })
+      const v4 = yield* source(proxy.address.port, "127.0.0.1")
+      const v6 = yield* source(proxy.address.port, "::1")
+      yield* v4.write("four")
+      yield* v6.write("six")
+      yield* d.until(() => d.connections.length === 2 && d.totalBytes() === 7)
+    }))
+
+  it.scopedLive("--listen 127.0.0.1:PORT binds loopback IPv4 only", () =>
+    Effect.gen(function*() {
+      const d = yield* destination()
+      const proxy = yield* startProxy([d.endpoint], { listen: { host: "127.0.0.1", port: 0 } })
+      const refused = yield* Effect.async<boolean>((resume) => {
+        const socket = net.connect({ host: "::1", port: proxy.address.port })
+        socket.once("connect", () => {
+          socket.destroy()
+          resume(Effect.succeed(false))
+        })
+        socket.once("error", () => resume(Effect.succeed(true)))
+      })
+      expect(refused).toBe(true)
+    }))
 
   it.scopedLive("listens on IPv6 loopback and forwards to a bracketed IPv6 destination", () =>
     Effect.gen(function*() {
