@@ -70,7 +70,7 @@ describe("forwarding", () => {
       yield* s.end
       yield* d1.until(() => d1.connections[0]?.ended === true, Duration.seconds(20))
       yield* statsUntil(proxy, (stats) => stats.bytesReceived === file.length)
-      d2.connections[0]!.socket.resume()
+      yield* d2.release
       yield* d2.until(() => d2.connections[0]?.ended === true, Duration.seconds(20))
       for (const d of [d1, d2]) {
         expect(d.connections[0]!.bytes).toBe(file.length)
@@ -125,6 +125,24 @@ describe("forwarding", () => {
         expect(d.connections[0]!.data().toString()).toBe("hello")
       }
       yield* statsUntil(proxy, (stats) => stats.openConnections === 0)
+    }))
+
+  it.scopedLive("when the source fails, gives a stalled destination at most --write-timeout to take the rest", () =>
+    Effect.gen(function*() {
+      const healthy = yield* destination()
+      const stalled = yield* destination({ stalled: true })
+      const writeTimeout = Duration.millis(500)
+      const proxy = yield* startProxy([healthy.endpoint, stalled.endpoint], { writeTimeout })
+      const s = yield* source(proxy.address.port)
+      const data = pattern(8 * 1024 * 1024, 21)
+      yield* s.write(data)
+      yield* healthy.until(() => healthy.totalBytes() === data.length)
+      s.socket.resetAndDestroy()
+      yield* healthy.until(() => healthy.connections[0]!.closed, Duration.seconds(1))
+      // The stalled one is cut once its write has been stuck for --write-timeout.
+      yield* statsUntil(proxy, (stats) => stats.openConnections === 0, Duration.millis(500).pipe(Duration.sum(Duration.seconds(1))))
+      yield* stalled.release
+      yield* stalled.until(() => stalled.connections[0]!.closed)
     }))
 
   it.scopedLive("reads and discards what destinations send back", () =>

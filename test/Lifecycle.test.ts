@@ -107,8 +107,12 @@ describe("embedding", () => {
           ["SOCKET_PROXY_DESTINATIONS", `${loopback}:${d.port}`]
         ])
       )
-      const proxy = yield* Proxy.Proxy.pipe(Effect.provide(Proxy.layerFromEnv), Effect.withConfigProvider(env))
+      const context = yield* Layer.build(Proxy.layerFromEnv).pipe(Effect.withConfigProvider(env))
+      const proxy = Context.get(context, Proxy.Proxy)
       expect(proxy.address.host).toBe(loopback)
+      const s = yield* source(proxy.address.port)
+      yield* s.write("from env")
+      yield* d.until(() => d.totalBytes() === 8)
       const failure = yield* Effect.flip(
         Proxy.Proxy.pipe(
           Effect.provide(Proxy.layerFromEnv),

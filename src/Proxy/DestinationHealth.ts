@@ -1,15 +1,19 @@
 import { Clock, Duration, Effect } from "effect"
 
-/** How often a destination that stays down is mentioned again in the log. */
-export const downReminderInterval = Duration.seconds(30)
+/** A destination that stays down, or keeps flapping, is mentioned at most this often. */
+export const reportInterval = Duration.seconds(30)
 
 export type DestinationState = "unknown" | "up" | "down"
+
+/** Why a connection to a destination ended: it failed, or the proxy cut it for being too slow. */
+export type FailureKind = "down" | "too slow"
 
 /**
  * What all connections together know about one destination: whether the last
  * attempt to reach it worked, and its byte totals. Every forwarder reports here,
- * so a dead destination is logged once (then reminded every 30 s), not once per
- * source connection per retry.
+ * so the log speaks of the destination, not of each source connection: a
+ * failure is logged once, then summed up at most every 30 s however many
+ * connections fail however often, and "up again" only follows a logged failure.
  */
 export class DestinationHealth {
   state: DestinationState = "unknown"
@@ -18,8 +22,11 @@ export class DestinationHealth {
   delivered = 0
   dropped = 0
   private downSince = 0
-  private lastReport = 0
+  /** A failure was logged and no recovery since. */
+  private failureLogged = false
+  private lastReport: number | undefined
   private failuresSinceReport = 0
+  private upSinceReport = false
 
   constructor(readonly name: string) {}
 
@@ -27,12 +34,14 @@ export class DestinationHealth {
     return Effect.suspend(() => {
       this.connected++
       const previous = this.state
-      this.state = "up"
       if (previous === "up") return Effect.void
+      this.state = "up"
+      this.upSinceReport = true
+      if (previous === "unknown") return Effect.logInfo(`destination ${this.name} is up`)
+      if (!this.failureLogged) return Effect.void
+      this.failureLogged = false
       return Effect.flatMap(Clock.currentTimeMillis, (now) =>
-        previous === "down"
-          ? Effect.logInfo(`destination ${this.name} is up again after ${formatSince(this.downSince, now)}`)
-          : Effect.logInfo(`destination ${this.name} is up`))
+        Effect.logInfo(`destination ${this.name} is up again after ${formatSince(this.downSince, now)}`))
     })
   }
 
@@ -40,27 +49,38 @@ export class DestinationHealth {
     this.connected--
   }
 
-  reportDown(reason: string): Effect.Effect<void> {
+  reportDown(kind: FailureKind, reason: string): Effect.Effect<void> {
     return Effect.flatMap(Clock.currentTimeMillis, (now) => {
-      if (this.state !== "down") {
+      this.failuresSinceReport++
+      const wasDown = this.state === "down"
+      if (!wasDown) {
         this.state = "down"
         this.downSince = now
-        this.lastReport = now
-        this.failuresSinceReport = 0
-        return Effect.logWarning(`destination ${this.name} is down: ${reason}; redialling`)
       }
-      this.failuresSinceReport++
-      if (now - this.lastReport < Duration.toMillis(downReminderInterval)) return Effect.void
+      if (this.lastReport !== undefined && now - this.lastReport < Duration.toMillis(reportInterval)) {
+        return Effect.void
+      }
       const failures = this.failuresSinceReport
+      const stayedDown = this.failureLogged && !this.upSinceReport
       this.lastReport = now
       this.failuresSinceReport = 0
-      return Effect.logWarning(
-        `destination ${this.name} still down after ${formatSince(this.downSince, now)} ` +
-          `(${failures} failed attempts since the last report): ${reason}`
-      )
+      this.upSinceReport = false
+      this.failureLogged = true
+      if (stayedDown) {
+        return Effect.logWarning(
+          `destination ${this.name} still down after ${formatSince(this.downSince, now)} ` +
+            `(${failures} failed attempts since the last report): ${reason}`
+        )
+      }
+      const flapping = failures > 1 ? ` (${failures} failures since the last report)` : ""
+      return kind === "too slow"
+        ? Effect.logWarning(`destination ${this.name} cannot keep up: ${reason}; cut and redialling${flapping}`)
+        : Effect.logWarning(`destination ${this.name} is down: ${reason}; redialling${flapping}`)
     })
   }
 }
 
-const formatSince = (since: number, now: number): string =>
-  Duration.format(Duration.seconds(Math.max(1, Math.round((now - since) / 1000))))
+const formatSince = (since: number, now: number): string => {
+  const millis = Math.max(0, now - since)
+  return millis < 1000 ? `${millis}ms` : Duration.format(Duration.millis(Math.round(millis / 1000) * 1000))
+}

@@ -2,7 +2,7 @@ import { Clock, Duration, Effect, Either, Option, Queue } from "effect"
 import { maxRedialDelay, redialDelay } from "./Backoff.js"
 import type { ProxyConfig } from "./Config.js"
 import type { Endpoint } from "./Endpoint.js"
-import { ConnectionLost, DestinationTooSlow } from "./Errors.js"
+import { DestinationTooSlow } from "./Errors.js"
 import type { LinkCounters } from "./Stats.js"
 import * as Tcp from "./Tcp.js"
 
@@ -17,6 +17,11 @@ export interface ForwarderOptions {
   readonly config: ProxyConfig
   readonly link: LinkCounters
 }
+
+/** The most handed to the socket in one write: small enough to keep delivery counts and timeouts fine-grained. */
+const maxWriteBytes = 256 * 1024
+
+type Mode = "starting" | "connected" | "down"
 
 /**
  * Forwards one source's bytes to one destination until the source ends, and
@@ -42,16 +47,17 @@ export const forward = (options: ForwarderOptions): Effect.Effect<void> => {
   const writeTimeoutMillis = Duration.toMillis(config.writeTimeout)
   // Shared by the two fibers; every change is followed by buffer.changed.notify().
   const state = {
-    mode: "starting" as "starting" | "connected" | "down",
+    // A destination other connections already know to be down gets no benefit of the doubt.
+    mode: (health.state === "down" ? "down" : "starting") as Mode,
     /** Set by the pump when the destination held the source back too long. */
     cutReason: undefined as string | undefined,
-    /** When the pump started waiting on this destination without having caught up since. */
+    /** When the pump started waiting on this destination, in the current mode, without catching up since. */
     stalledSince: undefined as number | undefined,
     /**
      * Set when the destination is cut for being too slow. A fresh connection
      * swallows megabytes into kernel buffers before it can fall behind again, so
-     * until it has kept up for a whole `writeTimeout`, it may not hold the source
-     * back at all: the first time its buffer is full, it is cut again.
+     * until it has kept up for a whole `writeTimeout`, it may hold the source back
+     * for only a tenth of that at a stretch.
      */
     onProbation: false,
     /** When the current (or last) connection came up. */
@@ -60,43 +66,38 @@ export const forward = (options: ForwarderOptions): Effect.Effect<void> => {
     lastFullAt: 0
   }
 
-  const cut = (reason: string) =>
-    Effect.suspend(() => {
-      state.cutReason = reason
-      state.onProbation = true
-      buffer.changed.notify()
-      return buffer.changed.waitUntil(() => state.mode !== "connected")
-    })
+  const setMode = (mode: Mode) => {
+    state.mode = mode
+    state.stalledSince = undefined
+    state.cutReason = undefined
+    buffer.changed.notify()
+  }
+
+  const currentMode = (): Mode => state.mode
+
+  const patienceMillis = () => (state.onProbation ? writeTimeoutMillis / 10 : writeTimeoutMillis)
 
   const waitForRoom = Effect.gen(function*() {
     const now = yield* Clock.currentTimeMillis
+    if (state.mode === "down") return
     state.lastFullAt = now
-    if (state.onProbation && state.mode === "connected") {
-      return yield* cut("it is still slower than the source")
-    }
     state.stalledSince ??= now
-    const left = writeTimeoutMillis - (now - state.stalledSince)
+    const left = patienceMillis() - (now - state.stalledSince)
     const gotRoom = left > 0 && Option.isSome(
       yield* buffer.changed.waitUntil(() => buffer.room > 0 || state.mode === "down").pipe(
         Effect.timeoutOption(Duration.millis(left))
       )
     )
-    if (gotRoom) return
-    if (state.mode === "starting") {
+    const mode = currentMode() // it may have changed while waiting
+    if (gotRoom || mode === "down") return
+    if (mode === "starting") {
       // The first attempt is taking long: stop holding the source back for it.
-      state.mode = "down"
-      buffer.changed.notify()
+      setMode("down")
       return
     }
-    yield* cut(`it held the source back for ${Duration.format(config.writeTimeout)}`)
-  })
-
-  /** After a batch: the pump has caught up with the source while delivering, so nothing holds it back now. */
-  const noteCaughtUp = Effect.gen(function*() {
-    state.stalledSince = undefined
-    if (!state.onProbation || state.mode !== "connected") return
-    const now = yield* Clock.currentTimeMillis
-    if (now - Math.max(state.connectedAt, state.lastFullAt) >= writeTimeoutMillis) state.onProbation = false
+    state.cutReason = `it held the source back for ${Duration.format(Duration.millis(patienceMillis()))}`
+    buffer.changed.notify()
+    yield* buffer.changed.waitUntil(() => state.mode !== "connected")
   })
 
   const accept = (chunk: Uint8Array) =>
@@ -111,6 +112,14 @@ export const forward = (options: ForwarderOptions): Effect.Effect<void> => {
         if (rest.length > 0) yield* waitForRoom
       }
     })
+
+  /** The pump has caught up with the source while delivering: nothing holds the source back now. */
+  const noteCaughtUp = Effect.gen(function*() {
+    state.stalledSince = undefined
+    if (!state.onProbation || state.mode !== "connected") return
+    const now = yield* Clock.currentTimeMillis
+    if (now - Math.max(state.connectedAt, state.lastFullAt) >= writeTimeoutMillis) state.onProbation = false
+  })
 
   const pump = Effect.gen(function*() {
     while (true) {
@@ -131,12 +140,12 @@ export const forward = (options: ForwarderOptions): Effect.Effect<void> => {
       while (true) {
         yield* buffer.changed.waitUntil(() => buffer.queuedBytes > 0 || buffer.ended)
         if (buffer.queuedBytes === 0) return
-        yield* connection.write(buffer.takeForWrite()).pipe(
+        yield* connection.write(buffer.takeForWrite(maxWriteBytes)).pipe(
           Effect.timeoutFail({
             duration: config.writeTimeout,
             onTimeout: () =>
-              new ConnectionLost({
-                peer: health.name,
+              new DestinationTooSlow({
+                destination: health.name,
                 reason: `a write did not complete within ${Duration.format(config.writeTimeout)}`
               })
           })
@@ -153,38 +162,48 @@ export const forward = (options: ForwarderOptions): Effect.Effect<void> => {
 
   const markDown = Effect.sync(() => {
     if (state.mode === "connected") health.reportDisconnected()
-    state.mode = "down"
-    state.cutReason = undefined
     link.connected = false
     link.addDropped(buffer.abandonWrite())
-    buffer.changed.notify()
+    setMode("down")
   })
+
+  const markConnected = Effect.gen(function*() {
+    state.connectedAt = yield* Clock.currentTimeMillis
+    link.connected = true
+    setMode("connected")
+    yield* health.reportUp()
+  }).pipe(Effect.uninterruptible)
+
+  /** Once the source has ended with nothing left to send, a connection would only be opened to be closed. */
+  const nothingToSend = buffer.changed.waitUntil(() => buffer.ended && buffer.queuedBytes === 0)
 
   /** Connects, delivers until the source ends, then closes gracefully; fails if the connection fails. */
   const connectAndDeliver = Effect.gen(function*() {
-    const connection = yield* Tcp.connect(options.destination, config.connectTimeout)
-    state.mode = "connected"
-    state.connectedAt = yield* Clock.currentTimeMillis
-    link.connected = true
-    buffer.changed.notify()
-    yield* health.reportUp()
-    yield* Effect.raceFirst(deliver(connection), Effect.raceFirst(connection.lost, cutRequested))
-    yield* connection.finish
+    const connection = yield* Effect.raceFirst(
+      Effect.asSome(Tcp.connect(options.destination, config.connectTimeout)),
+      Effect.as(nothingToSend, Option.none())
+    )
+    if (Option.isNone(connection)) return
+    yield* markConnected
+    yield* Effect.raceFirst(deliver(connection.value), Effect.raceFirst(connection.value.lost, cutRequested))
+    yield* connection.value.finish
   }).pipe(Effect.scoped, Effect.ensuring(markDown))
 
   const connector = Effect.gen(function*() {
     let failures = 0
     while (true) {
       const outcome = yield* Effect.either(connectAndDeliver)
-      if (Either.isRight(outcome)) return
+      if (Either.isRight(outcome)) break
+      const error = outcome.left
       // A connection that worked for a while and then broke is redialled at once.
       // One that never came up, was cut for being too slow, or broke right away
       // (a destination that accepts and closes) waits longer each time.
       const now = yield* Clock.currentTimeMillis
       const lastedAWhile = now - state.connectedAt >= Duration.toMillis(maxRedialDelay)
-      failures = outcome.left._tag === "ConnectionLost" && lastedAWhile ? 1 : failures + 1
-      yield* health.reportDown(outcome.left.reason)
-      yield* Effect.logDebug(`redialling: ${outcome.left.message}`)
+      failures = error._tag === "ConnectionLost" && lastedAWhile ? 1 : failures + 1
+      if (error._tag === "DestinationTooSlow") state.onProbation = true
+      yield* health.reportDown(error._tag === "DestinationTooSlow" ? "too slow" : "down", error.reason)
+      yield* Effect.logDebug(`redialling: ${error.message}`)
       // Once the source has ended, a destination that is down gets no new attempt.
       if (buffer.ended) break
       const delay = yield* redialDelay(failures)

@@ -3,16 +3,23 @@ import { Condition } from "./Condition.js"
 // Stands in for evicted chunks until the queue is compacted, so their memory is freed at once.
 const released = new Uint8Array(0)
 
+/** Chunks smaller than this are copied together into shared blocks... */
+const smallChunk = 4 * 1024
+/** ...of this size, so a stream of tiny segments costs bytes, not objects. */
+const blockSize = 16 * 1024
+
 /**
  * The bytes of one source held for one destination, bounded by `capacity`:
  * queued (not yet handed to the socket) plus in flight (handed over, write not
- * yet complete). Chunks are never copied; oversized ones are split with
- * `subarray`. Every change notifies `changed`.
+ * yet complete). Large chunks are kept as they are and split with `subarray`;
+ * small ones are copied into blocks. Every change notifies `changed`.
  */
 export class OutboundBuffer {
-  // A queue with a moving head: evicting the oldest of many small chunks must not be O(n).
+  // A queue with a moving head: evicting the oldest of many chunks must not be O(n).
   private chunks: Array<Uint8Array> = []
   private head = 0
+  /** The block small chunks are being copied into; it is always the last queued chunk. */
+  private block: { readonly bytes: Uint8Array; used: number } | undefined
   private queuedBytesValue = 0
   private inFlightBytesValue = 0
   private endedValue = false
@@ -75,6 +82,8 @@ export class OutboundBuffer {
         evicted += excess
         excess = 0
       }
+      // The block's view was cut or dropped: start a new one for the next small chunk.
+      if (this.head >= this.chunks.length - 1) this.block = undefined
     }
     if (this.head > 1024 && this.head * 2 > this.chunks.length) {
       this.chunks = this.chunks.slice(this.head)
@@ -85,11 +94,28 @@ export class OutboundBuffer {
     return evicted
   }
 
-  /** Moves everything queued in flight and returns it, oldest first. */
-  takeForWrite(): Array<Uint8Array> {
-    const taken = this.head === 0 ? this.chunks : this.chunks.slice(this.head)
-    this.inFlightBytesValue += this.queuedBytesValue
-    this.resetQueue()
+  /**
+   * Moves up to about `maxBytes` of the queue (at least one chunk) in flight
+   * and returns it, oldest first.
+   */
+  takeForWrite(maxBytes: number): Array<Uint8Array> {
+    const taken: Array<Uint8Array> = []
+    let bytes = 0
+    while (this.head < this.chunks.length && (taken.length === 0 || bytes + this.chunks[this.head]!.length <= maxBytes)) {
+      const chunk = this.chunks[this.head]!
+      this.chunks[this.head++] = released
+      taken.push(chunk)
+      bytes += chunk.length
+    }
+    this.queuedBytesValue -= bytes
+    this.inFlightBytesValue += bytes
+    // A block handed to the socket must never be written into again.
+    if (this.head >= this.chunks.length) {
+      this.resetQueue()
+    } else if (this.head > 1024 && this.head * 2 > this.chunks.length) {
+      this.chunks = this.chunks.slice(this.head)
+      this.head = 0
+    }
     this.changed.notify()
     return taken
   }
@@ -118,14 +144,31 @@ export class OutboundBuffer {
   }
 
   private push(chunk: Uint8Array): void {
-    this.chunks.push(chunk)
+    if (chunk.length < smallChunk) this.copyIntoBlock(chunk)
+    else {
+      this.block = undefined
+      this.chunks.push(chunk)
+    }
     this.queuedBytesValue += chunk.length
     this.changed.notify()
+  }
+
+  private copyIntoBlock(chunk: Uint8Array): void {
+    let block = this.block
+    if (block === undefined || block.bytes.length - block.used < chunk.length) {
+      block = { bytes: new Uint8Array(blockSize), used: 0 }
+      this.block = block
+      this.chunks.push(block.bytes.subarray(0, 0))
+    }
+    block.bytes.set(chunk, block.used)
+    block.used += chunk.length
+    this.chunks[this.chunks.length - 1] = block.bytes.subarray(0, block.used)
   }
 
   private resetQueue(): void {
     this.chunks = []
     this.head = 0
+    this.block = undefined
     this.queuedBytesValue = 0
   }
 

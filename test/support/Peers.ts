@@ -41,6 +41,8 @@ export interface TestDestination {
   readonly until: (predicate: () => boolean, within?: Duration.DurationInput) => Effect.Effect<void>
   /** Stops listening and resets every open connection: the destination "dies". */
   readonly kill: Effect.Effect<void>
+  /** A stalled destination starts reading, on its open connections and on every later one. */
+  readonly release: Effect.Effect<void>
 }
 
 export interface TestDestinationOptions {
@@ -61,9 +63,10 @@ export const destination = (options: TestDestinationOptions = {}): Effect.Effect
     const host = options.host ?? loopback
     const changed = new Condition()
     const connections: Array<ReceivedConnection> = []
+    let stalled = options.stalled === true
     const server = yield* Effect.acquireRelease(
       Effect.async<net.Server>((resume) => {
-        const server = net.createServer({ pauseOnConnect: options.stalled === true }, (socket) => {
+        const server = net.createServer({ pauseOnConnect: true }, (socket) => {
           const connection: ReceivedConnection = {
             socket,
             chunks: [],
@@ -92,6 +95,7 @@ export const destination = (options: TestDestinationOptions = {}): Effect.Effect
             changed.notify()
           })
           if (options.reply !== undefined) socket.write(options.reply)
+          if (!stalled) socket.resume()
           changed.notify()
         })
         server.listen({ host, port: options.port ?? 0 }, () => resume(Effect.succeed(server)))
@@ -106,7 +110,11 @@ export const destination = (options: TestDestinationOptions = {}): Effect.Effect
       connections,
       totalBytes: () => connections.reduce((sum, c) => sum + c.bytes, 0),
       until: until(changed, `destination ${host}:${port}`),
-      kill: Effect.sync(() => destroyServer(server, connections))
+      kill: Effect.sync(() => destroyServer(server, connections)),
+      release: Effect.sync(() => {
+        stalled = false
+        for (const connection of connections) connection.socket.resume()
+      })
     }
   })
 
