@@ -144,7 +144,8 @@ export class OutboundBuffer {
   }
 
   private push(chunk: Uint8Array): void {
-    if (chunk.length < smallChunk) this.copyIntoBlock(chunk)
+    // Only chunks that queue up behind others are packed; one the writer takes at once is not copied.
+    if (chunk.length < smallChunk && this.head < this.chunks.length) this.copyIntoBlock(chunk)
     else {
       this.block = undefined
       this.chunks.push(chunk)

@@ -17,6 +17,13 @@ export const keepAliveInitialDelay = Duration.seconds(15)
 /** Received-but-unread bytes per inbound socket before it is paused. */
 const readHighWaterMark = 256 * 1024
 
+/**
+ * Connections the kernel may hold for us before we accept them. Node's default
+ * (511) is too small for thousands of sources reconnecting at once after a
+ * restart; the kernel caps it at net.core.somaxconn.
+ */
+const listenBacklog = 4096
+
 /** How long a finished outbound connection waits for the peer's FIN before it is closed. */
 const lingerAfterEnd = Duration.millis(500)
 
@@ -155,7 +162,7 @@ export const listen = (address: ListenAddress): Effect.Effect<TcpListener, Liste
           socket.once("close", () => open.delete(socket))
           Queue.unsafeOffer(accepted, { _tag: "Socket", socket })
         })
-        server.listen({ host: address.host, port: address.port }, () => {
+        server.listen({ host: address.host, port: address.port, backlog: listenBacklog }, () => {
           server.off("error", onListenError)
           // After startup the server reports accept failures (such as EMFILE) here.
           server.on("error", (error) => Queue.unsafeOffer(accepted, { _tag: "Error", reason: describeSocketError(error) }))
