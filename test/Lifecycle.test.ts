@@ -1,20 +1,9 @@
 import { describe, expect, it } from "@effect/vitest"
 import { ConfigProvider, Context, Duration, Effect, Exit, Fiber, Layer, Scope, TestClock } from "effect"
-import * as net from "node:net"
 import { makeProxyConfig } from "../src/Proxy/Config.js"
 import * as Proxy from "../src/Proxy/Proxy.js"
-import { destination, loopback, pattern, source } from "./support/Peers.js"
+import { destination, loopback, pattern, refusesConnections, source } from "./support/Peers.js"
 import { startProxy, statsUntil } from "./support/TestProxy.js"
-
-const refusesConnections = (port: number) =>
-  Effect.async<boolean>((resume) => {
-    const socket = net.connect({ host: loopback, port })
-    socket.once("connect", () => {
-      socket.destroy()
-      resume(Effect.succeed(false))
-    })
-    socket.once("error", () => resume(Effect.succeed(true)))
-  })
 
 describe("idle sources", () => {
   it.scoped("a source silent for --idle-timeout is closed; data resets the clock", () =>

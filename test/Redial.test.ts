@@ -1,7 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect } from "effect"
-import * as net from "node:net"
-import { destination, freePort, loopback, pattern, source } from "./support/Peers.js"
+import { destination, freePort, loopback, pattern, refusesConnections, source } from "./support/Peers.js"
 import { startProxy, statsUntil } from "./support/TestProxy.js"
 
 /** "Within 2 s of coming back" from the contract: at most ~1 s of backoff plus the connect. */
@@ -124,14 +123,7 @@ describe("addresses", () => {
     Effect.gen(function*() {
       const d = yield* destination()
       const proxy = yield* startProxy([d.endpoint], { listen: { host: "127.0.0.1", port: 0 } })
-      const refused = yield* Effect.async<boolean>((resume) => {
-        const socket = net.connect({ host: "::1", port: proxy.address.port })
-        socket.once("connect", () => {
-          socket.destroy()
-          resume(Effect.succeed(false))
-        })
-        socket.once("error", () => resume(Effect.succeed(true)))
-      })
+      const refused = yield* refusesConnections(proxy.address.port, "::1")
       expect(refused).toBe(true)
     }))
 

@@ -184,3 +184,14 @@ export const pattern = (count: number, seed = 1): Buffer => {
   }
   return buffer
 }
+
+/** Whether a connection attempt to `host:port` is refused (nothing listens there). */
+export const refusesConnections = (port: number, host: string = loopback): Effect.Effect<boolean> =>
+  Effect.async<boolean>((resume) => {
+    const socket = net.connect({ host, port })
+    socket.once("connect", () => {
+      socket.destroy()
+      resume(Effect.succeed(false))
+    })
+    socket.once("error", () => resume(Effect.succeed(true)))
+  })
