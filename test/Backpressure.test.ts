@@ -66,6 +66,25 @@ describe("a destination that cannot keep up", () => {
       expect(slow.connections[0]!.bytes).toBeLessThan(total)
     }))
 
+  it.scopedLive("after the source ends, a destination too slow to take the rest gets --write-timeout in all", () =>
+    Effect.gen(function*() {
+      const slow = yield* destination({ pauseAfterEachRead: Duration.millis(50) })
+      const proxy = yield* startProxy([slow.endpoint], {
+        writeTimeout: Duration.seconds(1),
+        bufferBytes: 32 * 1024 * 1024
+      })
+      const s = yield* source(proxy.address.port)
+      const data = pattern(16 * 1024 * 1024, 17)
+      yield* s.write(data)
+      yield* statsUntil(proxy, (stats) => stats.bytesReceived === data.length)
+      yield* s.end
+      // At ~1 MB/s the rest would take many seconds; it is cut after 1 s instead (plus slack for a busy machine).
+      yield* statsUntil(proxy, (stats) => stats.openConnections === 0, Duration.seconds(3))
+      const totals = (yield* proxy.stats).destinations[0]!
+      expect(totals.dropped).toBeGreaterThan(0)
+      expect(totals.delivered + totals.dropped).toBe(data.length)
+    }))
+
   it.scopedLive("every later connection to it also carries one contiguous run of the source", () =>
     Effect.gen(function*() {
       const healthy = yield* destination()

@@ -79,17 +79,19 @@ export const forward = (options: ForwarderOptions): Effect.Effect<void> => {
 
   const waitForRoom = Effect.gen(function*() {
     const now = yield* Clock.currentTimeMillis
-    if (state.mode === "down") return
+    const entryMode = currentMode()
+    if (entryMode === "down") return
     state.lastFullAt = now
     state.stalledSince ??= now
     const left = patienceMillis() - (now - state.stalledSince)
     const gotRoom = left > 0 && Option.isSome(
-      yield* buffer.changed.waitUntil(() => buffer.room > 0 || state.mode === "down").pipe(
+      yield* buffer.changed.waitUntil(() => buffer.room > 0 || state.mode !== entryMode).pipe(
         Effect.timeoutOption(Duration.millis(left))
       )
     )
-    const mode = currentMode() // it may have changed while waiting
-    if (gotRoom || mode === "down") return
+    // A new mode (a connection came up, or went down) starts a new stretch: the caller comes back.
+    const mode = currentMode()
+    if (gotRoom || mode !== entryMode) return
     if (mode === "starting") {
       // The first attempt is taking long: stop holding the source back for it.
       setMode("down")
@@ -137,16 +139,25 @@ export const forward = (options: ForwarderOptions): Effect.Effect<void> => {
 
   const deliver = (connection: Tcp.OutboundConnection) =>
     Effect.gen(function*() {
+      /** Once the source has ended, the destination has `writeTimeout` in all to take the rest. */
+      let flushDeadline: number | undefined
       while (true) {
         yield* buffer.changed.waitUntil(() => buffer.queuedBytes > 0 || buffer.ended)
         if (buffer.queuedBytes === 0) return
+        const now = yield* Clock.currentTimeMillis
+        if (buffer.ended) flushDeadline ??= now + writeTimeoutMillis
+        const timeout = flushDeadline === undefined
+          ? config.writeTimeout
+          : Duration.millis(Math.max(0, flushDeadline - now))
         yield* connection.write(buffer.takeForWrite(maxWriteBytes)).pipe(
           Effect.timeoutFail({
-            duration: config.writeTimeout,
+            duration: timeout,
             onTimeout: () =>
               new DestinationTooSlow({
                 destination: health.name,
-                reason: `a write did not complete within ${Duration.format(config.writeTimeout)}`
+                reason: flushDeadline === undefined
+                  ? `a write did not complete within ${Duration.format(config.writeTimeout)}`
+                  : `it did not take the rest within ${Duration.format(config.writeTimeout)} of the source's end`
               })
           })
         )

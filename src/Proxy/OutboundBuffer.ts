@@ -147,16 +147,26 @@ export class OutboundBuffer {
     // Only chunks that queue up behind others are packed; one the writer takes at once is not copied.
     if (chunk.length < smallChunk && this.head < this.chunks.length) this.copyIntoBlock(chunk)
     else {
-      this.block = undefined
+      this.closeBlock()
       this.chunks.push(chunk)
     }
     this.queuedBytesValue += chunk.length
     this.changed.notify()
   }
 
+  /** Stops filling the current block; a mostly empty one is shrunk, so it does not hold 16 KiB for a few bytes. */
+  private closeBlock(): void {
+    const block = this.block
+    this.block = undefined
+    if (block === undefined || block.used * 2 >= blockSize) return
+    const last = this.chunks.length - 1
+    if (last >= this.head) this.chunks[last] = block.bytes.slice(0, block.used)
+  }
+
   private copyIntoBlock(chunk: Uint8Array): void {
     let block = this.block
     if (block === undefined || block.bytes.length - block.used < chunk.length) {
+      this.closeBlock()
       block = { bytes: new Uint8Array(blockSize), used: 0 }
       this.block = block
       this.chunks.push(block.bytes.subarray(0, 0))
