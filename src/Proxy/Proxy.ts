@@ -1,10 +1,11 @@
-import { Context, Deferred, Effect, FiberSet, Layer } from "effect"
+import { Context, Effect, FiberSet, Layer } from "effect"
 import type { Scope } from "effect"
 import type { ProxyConfig } from "./Config.js"
 import { proxyConfigFromEnv } from "./Config.js"
 import { formatEndpoint } from "./Endpoint.js"
 import type { Endpoint } from "./Endpoint.js"
 import { DestinationHealth } from "./DestinationHealth.js"
+import { Drain } from "./Drain.js"
 import type { InvalidConfig, ListenError, MissingConfig } from "./Errors.js"
 import { acceptLoop } from "./Listener.js"
 import type { ProxyStats } from "./Stats.js"
@@ -31,7 +32,7 @@ export const make = (config: ProxyConfig): Effect.Effect<ProxyService, ListenErr
     const counters = new ProxyCounters(
       config.destinations.map((destination) => new DestinationHealth(formatEndpoint(destination)))
     )
-    const draining = yield* Deferred.make<void>()
+    const drain = new Drain()
     // Finalizers run in reverse: the listener (which destroys any socket still
     // open) goes last, after the sessions have been drained and then interrupted.
     const listener = yield* Tcp.listen(config.listen)
@@ -41,7 +42,7 @@ export const make = (config: ProxyConfig): Effect.Effect<ProxyService, ListenErr
         yield* listener.stopAccepting
         const open = yield* FiberSet.size(sessions)
         yield* Effect.logInfo(`shutting down: draining ${open} connection(s)`)
-        yield* Deferred.succeed(draining, undefined)
+        yield* drain.start()
         const drained = yield* FiberSet.awaitEmpty(sessions).pipe(Effect.timeoutOption(config.drainTimeout))
         if (drained._tag === "None") {
           const left = yield* FiberSet.size(sessions)
@@ -49,7 +50,7 @@ export const make = (config: ProxyConfig): Effect.Effect<ProxyService, ListenErr
         }
       })
     )
-    const context = { config, counters, draining: Deferred.await(draining) }
+    const context = { config, counters, drain }
     yield* Effect.forkScoped(acceptLoop(listener, sessions, context))
     const address = listener.address
     yield* Effect.logInfo(

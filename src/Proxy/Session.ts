@@ -1,7 +1,7 @@
-import { Clock, Duration, Effect, PubSub } from "effect"
-import { identity } from "effect/Function"
+import { Clock, Duration, Effect, Fiber, PubSub } from "effect"
 import type * as net from "node:net"
 import type { ProxyConfig } from "./Config.js"
+import type { Drain } from "./Drain.js"
 import type { FeedItem } from "./Forwarder.js"
 import { EndOfFeed, forward } from "./Forwarder.js"
 import { ConnectionCounters } from "./Stats.js"
@@ -20,23 +20,13 @@ const feedCapacity = 16
 export interface SessionContext {
   readonly config: ProxyConfig
   readonly counters: ProxyCounters
-  /** Completes when the proxy shuts down: stop reading, flush, close. */
-  readonly draining: Effect.Effect<void>
+  readonly drain: Drain
 }
-
-type SourceEvent =
-  | { readonly _tag: "Data"; readonly chunks: ReadonlyArray<Uint8Array>; readonly done: boolean }
-  | { readonly _tag: "Failed"; readonly reason: string }
-  | { readonly _tag: "Idle" }
-  | { readonly _tag: "Draining" }
-
-const idle: SourceEvent = { _tag: "Idle" }
-const drainingEvent: SourceEvent = { _tag: "Draining" }
 
 /**
  * Reads the source into the feed until it ends (EOF, error, idle timeout or
- * shutdown), then publishes the end marker so every forwarder flushes and
- * closes. Returns why the source ended, for the log.
+ * shutdown, the last two by closing the source), then publishes the end marker
+ * so every forwarder flushes and closes. Returns why the source ended, for the log.
  */
 const readSource = (
   source: Tcp.InboundConnection,
@@ -46,40 +36,48 @@ const readSource = (
 ): Effect.Effect<string> =>
   Effect.gen(function*() {
     const idleTimeout = context.config.idleTimeout
-    const received: Effect.Effect<SourceEvent> = source.read.pipe(
-      Effect.map(([chunks, done]): SourceEvent => ({ _tag: "Data", chunks, done })),
-      Effect.catchAll((error) => Effect.succeed<SourceEvent>({ _tag: "Failed", reason: error.reason }))
-    )
-    const receivedOrIdle = Duration.greaterThan(idleTimeout, Duration.zero)
-      ? Effect.timeoutTo(received, { duration: idleTimeout, onSuccess: identity, onTimeout: () => idle })
-      : received
-    const nextEvent = Effect.raceFirst(receivedOrIdle, Effect.as(context.draining, drainingEvent))
-    let draining = false
+    const idleMillis = Duration.toMillis(idleTimeout)
+    let lastActivity = yield* Clock.currentTimeMillis
+    let idled = false
+    // One timer per source, not one per read: reads are the hot path.
+    const watchIdle = Effect.gen(function*() {
+      while (true) {
+        const silentFor = (yield* Clock.currentTimeMillis) - lastActivity
+        if (silentFor >= idleMillis) {
+          idled = true
+          return yield* source.close
+        }
+        yield* Effect.sleep(Duration.millis(idleMillis - silentFor))
+      }
+    })
+    const watchdog = idleMillis > 0 ? yield* Effect.fork(watchIdle) : undefined
+    let failure: string | undefined
     while (true) {
-      // Once draining, the source is closed: read on only to take what it had already sent.
-      const event = draining ? yield* received : yield* nextEvent
-      if (event._tag === "Draining") {
-        draining = true
-        yield* source.close
-        continue
+      const next = yield* Effect.either(source.read)
+      if (next._tag === "Left") {
+        failure = next.left.reason
+        break
       }
-      if (event._tag === "Data") {
-        let bytes = 0
-        for (const chunk of event.chunks) bytes += chunk.length
+      const [chunks, done] = next.right
+      let bytes = 0
+      for (const chunk of chunks) bytes += chunk.length
+      if (bytes > 0) {
+        lastActivity = yield* Clock.currentTimeMillis
         counters.addReceived(bytes)
-        if (event.chunks.length > 0) yield* PubSub.publishAll(feed, event.chunks)
-        if (!event.done) continue
+        yield* PubSub.publishAll(feed, chunks)
       }
-      yield* source.close
-      yield* PubSub.publish(feed, EndOfFeed)
-      return event._tag === "Failed"
-        ? `source failed: ${event.reason}`
-        : event._tag === "Idle"
-        ? `source idle for ${Duration.format(idleTimeout)}`
-        : draining
-        ? "proxy shutting down"
-        : "source closed the connection"
+      if (done) break
     }
+    if (watchdog !== undefined) yield* Fiber.interrupt(watchdog)
+    yield* source.close
+    yield* PubSub.publish(feed, EndOfFeed)
+    return failure !== undefined
+      ? `source failed: ${failure}`
+      : idled
+      ? `source idle for ${Duration.format(idleTimeout)}`
+      : context.drain.draining
+      ? "proxy shutting down"
+      : "source closed the connection"
   })
 
 const summary = (counters: ConnectionCounters): string =>
@@ -102,6 +100,7 @@ export const runSession = (socket: net.Socket, context: SessionContext): Effect.
     const peer = Tcp.peerOf(socket)
     return Effect.gen(function*() {
       const source = yield* Tcp.inbound(socket)
+      yield* context.drain.register(source.close)
       const openedAt = yield* Clock.currentTimeMillis
       const counters = new ConnectionCounters(
         id,
