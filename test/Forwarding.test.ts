@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect } from "effect"
 import { destination, freePort, loopback, pattern, source } from "./support/Peers.js"
-import { startProxy, statsUntil } from "./support/TestProxy.js"
+import { helloThroughProxy, startProxy, statsUntil } from "./support/TestProxy.js"
 
 describe("forwarding", () => {
   it.scopedLive("gives each source its own connection to every destination", () =>
@@ -101,11 +101,7 @@ describe("forwarding", () => {
 
   it.scopedLive("closes the destination connections within 1 s when the source closes", () =>
     Effect.gen(function*() {
-      const d = yield* destination()
-      const proxy = yield* startProxy([d.endpoint])
-      const s = yield* source(proxy.address.port)
-      yield* s.write("hello")
-      yield* d.until(() => d.totalBytes() === 5)
+      const { d, s } = yield* helloThroughProxy()
       yield* s.end
       yield* d.until(() => d.connections[0]!.ended, Duration.seconds(1))
     }))

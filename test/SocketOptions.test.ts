@@ -3,8 +3,8 @@ import { Duration, Effect } from "effect"
 import { execFileSync } from "node:child_process"
 import type * as net from "node:net"
 import * as Tcp from "../src/Proxy/Tcp.js"
-import { destination, loopback, source } from "./support/Peers.js"
-import { startProxy } from "./support/TestProxy.js"
+import { loopback } from "./support/Peers.js"
+import { helloThroughProxy } from "./support/TestProxy.js"
 
 /** Node keeps what setNoDelay/setKeepAlive last applied under these internal symbols. */
 const appliedOption = (socket: net.Socket, name: "kSetNoDelay" | "kSetKeepAlive"): unknown => {
@@ -36,11 +36,7 @@ describe("socket options", () => {
 
   it.scopedLive.skipIf(!ssAvailable)("the kernel runs keep-alive timers on the proxy's sockets (ss)", () =>
     Effect.gen(function*() {
-      const d = yield* destination()
-      const proxy = yield* startProxy([d.endpoint])
-      const s = yield* source(proxy.address.port)
-      yield* s.write("hello")
-      yield* d.until(() => d.totalBytes() === 5)
+      const { d, proxy, s } = yield* helloThroughProxy()
       // With a state filter, ss prints: Recv-Q Send-Q Local Peer [timer:(...)]
       const sockets = execFileSync("ss", ["-tnoH", "state", "established"], { encoding: "utf8" })
         .split("\n")

@@ -6,7 +6,8 @@ import type { Endpoint } from "../../src/Proxy/Endpoint.js"
 import type { ListenError } from "../../src/Proxy/Errors.js"
 import * as Proxy from "../../src/Proxy/Proxy.js"
 import type { ProxyStats } from "../../src/Proxy/Stats.js"
-import { loopback } from "./Peers.js"
+import { destination, loopback, source } from "./Peers.js"
+import type { TestDestination, TestSource } from "./Peers.js"
 
 /** The proxy, in process, on an ephemeral loopback port; the scope shuts it down. */
 export const startProxy = (
@@ -35,4 +36,21 @@ export const statsUntil = (
       // Real time on purpose: this must work under the TestClock too.
       yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 10)))
     }
+  })
+
+/** One destination, the proxy, one source, and "hello" already delivered through them. */
+export const helloThroughProxy = (
+  overrides: Partial<ProxyConfig> = {}
+): Effect.Effect<
+  { readonly d: TestDestination; readonly proxy: Proxy.ProxyService; readonly s: TestSource },
+  ListenError,
+  Scope.Scope
+> =>
+  Effect.gen(function*() {
+    const d = yield* destination()
+    const proxy = yield* startProxy([d.endpoint], overrides)
+    const s = yield* source(proxy.address.port)
+    yield* s.write("hello")
+    yield* d.until(() => d.totalBytes() === 5)
+    return { d, proxy, s }
   })
