@@ -4,13 +4,14 @@ import { NodeContext, NodeRuntime } from "@effect/platform-node"
 import { Cause, Console, Data, Effect, Exit, Layer, Logger } from "effect"
 import { demoCommand, fakeDestinationCommand, fakeSourceCommand } from "./Cli/FakeCommands.js"
 import { proxyCommand } from "./Cli/ProxyCommand.js"
+import { version } from "./Version.js"
 
 const root = Command.make("socket-proxy").pipe(
   Command.withDescription("A TCP fan-out proxy: every source that connects is forwarded to every destination."),
   Command.withSubcommands([proxyCommand, fakeSourceCommand, fakeDestinationCommand, demoCommand])
 )
 
-const cli = Command.run(root, { name: "socket-proxy", version: "0.1.0" })
+const cli = Command.run(root, { name: "socket-proxy", version })
 
 /** The program's failure, already reported on stderr; carries the exit code. */
 class ExitWith extends Data.TaggedError("ExitWith")<{ readonly code: number }> {}
