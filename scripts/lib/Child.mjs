@@ -6,10 +6,11 @@ import { spawn } from "node:child_process"
 
 const running = new Set()
 
-/** Spawns `command args`; `deadline` (ms) bounds every wait on it. */
-export const start = (command, args, { cwd, env, deadline = 15_000 } = {}) => {
+/** Spawns `command args` (as `uid`/`gid` if given); `deadline` (ms) bounds every wait on it. */
+export const start = (command, args, { cwd, env, uid, gid, deadline = 15_000 } = {}) => {
   const label = [command, ...args].join(" ")
-  const child = spawn(command, args, { cwd, env: env ?? process.env, stdio: ["ignore", "pipe", "pipe"] })
+  const ids = uid === undefined ? {} : { uid, gid }
+  const child = spawn(command, args, { cwd, env: env ?? process.env, stdio: ["ignore", "pipe", "pipe"], ...ids })
   const output = { stdout: "", stderr: "" }
   const waiters = new Set()
   let exit
