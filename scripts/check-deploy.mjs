@@ -436,10 +436,10 @@ try {
   for (const [name, check] of Object.entries(checks)) {
     if (wanted.length === 0 || wanted.includes(name)) await check()
   }
-  console.log(`deploy checks: ${passed} passed, 0 failed`)
+  console.log(`deploy-checks: ${passed} passed, 0 failed`)
 } catch (error) {
   console.error(`not ok - ${error instanceof Error ? error.message : String(error)}`)
-  console.log(`deploy checks: ${passed} passed, 1 failed`)
+  console.log(`deploy-checks: ${passed} passed, 1 failed`)
   process.exitCode = 1
 } finally {
   killAll()

@@ -105,10 +105,10 @@ try {
   const installedEnv = cleanEnv({ PATH: `${path.join(prefix, "bin")}${path.delimiter}${process.env.PATH}` })
   await checkCli("installed tarball", "socket-proxy", [], { cwd: work, env: installedEnv })
 
-  console.log(`bundle smoke: ${passed} passed, 0 failed`)
+  console.log(`bundle-smoke: ${passed} passed, 0 failed`)
 } catch (error) {
   console.error(`not ok - ${error instanceof Error ? error.message : String(error)}`)
-  console.log(`bundle smoke: ${passed} passed, 1 failed`)
+  console.log(`bundle-smoke: ${passed} passed, 1 failed`)
   process.exitCode = 1
 } finally {
   killAll()
