@@ -1,12 +1,18 @@
 // `npm run build`: bundles the CLI and every runtime dependency into one ES module,
 // dist/socket-proxy.mjs, that runs with plain `node` and no node_modules.
+// `--outfile PATH` builds elsewhere (test/Build.test.ts builds into a temp dir).
 import { build } from "esbuild"
 import { chmod } from "node:fs/promises"
+import * as path from "node:path"
+import { fileURLToPath } from "node:url"
 
-const outfile = "dist/socket-proxy.mjs"
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..")
+const outfileFlag = process.argv.indexOf("--outfile")
+const outfile = outfileFlag === -1 ? path.join(repoRoot, "dist", "socket-proxy.mjs") : process.argv[outfileFlag + 1]
+if (outfile === undefined) throw new Error("--outfile needs a path")
 
 await build({
-  entryPoints: ["src/main.ts"],
+  entryPoints: [path.join(repoRoot, "src", "main.ts")],
   outfile,
   bundle: true,
   platform: "node",
@@ -25,4 +31,4 @@ await build({
   logLevel: "warning"
 })
 await chmod(outfile, 0o755)
-console.log(`built ${outfile}`)
+console.log(`built ${path.relative(process.cwd(), outfile)}`)

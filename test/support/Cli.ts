@@ -61,6 +61,8 @@ export interface CliProcess {
 export interface SpawnOptions {
   /** Added to the environment, after every inherited `SOCKET_PROXY_*` variable was removed. */
   readonly env?: Readonly<Record<string, string>>
+  /** What runs before `args`, from the repository root; default `tsx src/main.ts` (e.g. `node dist/socket-proxy.mjs`). */
+  readonly program?: ReadonlyArray<string>
 }
 
 /** The test runner's environment without `SOCKET_PROXY_*`, plus the test's own variables. */
@@ -84,7 +86,7 @@ export const nonEmptyLines = (text: string): ReadonlyArray<string> =>
 const describeOutput = (process: { readonly stdout: string; readonly stderr: string }): string =>
   `\n--- stdout ---\n${process.stdout}\n--- stderr ---\n${process.stderr}`
 
-/** Spawns `tsx src/main.ts ...args`; closing the scope SIGKILLs it (and its child) if still running. */
+/** Spawns `tsx src/main.ts ...args` (or `options.program`); closing the scope SIGKILLs it (and its child) if still running. */
 export const spawnCli = (
   args: ReadonlyArray<string>,
   options: SpawnOptions = {}
@@ -94,11 +96,12 @@ export const spawnCli = (
     const output = { stdout: "", stderr: "" }
     let exit: CliExit | undefined
     const startedAt = Date.now()
-    const label = `tsx src/main.ts ${args.join(" ")}`
+    const [command = tsxBin, ...programArgs] = options.program ?? [tsxBin, "src/main.ts"]
+    const label = `${options.program === undefined ? "tsx src/main.ts" : options.program.join(" ")} ${args.join(" ")}`
 
     const child = yield* Effect.acquireRelease(
       Effect.sync((): ChildProcess => {
-        const child = spawn(tsxBin, ["src/main.ts", ...args], {
+        const child = spawn(command, [...programArgs, ...args], {
           cwd: repoRoot,
           env: childEnv(options.env ?? {}),
           stdio: ["ignore", "pipe", "pipe"],
