@@ -5,6 +5,7 @@
 //  2. `npm pack`, then the tarball installed into an empty temp prefix with an empty
 //     npm cache and --offline, so it fails if the package needs anything from a
 //     registry; the installed `socket-proxy` command runs the same checks.
+//  3. `npx --package <tarball> socket-proxy --version`, offline too.
 import { copyFile, mkdtemp, readFile, rm } from "node:fs/promises"
 import * as net from "node:net"
 import { tmpdir } from "node:os"
@@ -104,6 +105,16 @@ try {
   expect(install.code === 0, `npm install -g of the tarball failed (does it need a dependency?)\n${JSON.stringify(install)}`)
   const installedEnv = cleanEnv({ PATH: `${path.join(prefix, "bin")}${path.delimiter}${process.env.PATH}` })
   await checkCli("installed tarball", "socket-proxy", [], { cwd: work, env: installedEnv })
+
+  // 3. `npx` straight from the tarball (offline, its own empty cache): the command resolves and runs.
+  await check(`npx --package <tarball> socket-proxy --version prints ${version}`, async () => {
+    const npx = await run(
+      "npx",
+      ["--yes", "--offline", "--cache", path.join(work, "npx-cache"), "--package", tarball, "socket-proxy", "--version"],
+      { cwd: work, env: cleanEnv(), deadline: 120_000 }
+    )
+    expect(npx.code === 0 && npx.stdout.trim() === version, `expected ${version} and exit 0\n${JSON.stringify(npx)}`)
+  })
 
   console.log(`bundle-smoke: ${passed} passed, 0 failed`)
 } catch (error) {
