@@ -6,12 +6,13 @@
 //     npm cache and --offline, so it fails if the package needs anything from a
 //     registry; the installed `socket-proxy` command runs the same checks.
 //  3. `npx --package <tarball> socket-proxy --version`, offline too.
-import { copyFile, mkdtemp, readFile, rm } from "node:fs/promises"
+import { copyFile, mkdir, mkdtemp, readFile, rm } from "node:fs/promises"
 import * as net from "node:net"
 import { tmpdir } from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { killAll, run, start } from "./lib/Child.mjs"
+import { expect, ok, runChecks } from "./lib/Report.mjs"
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..")
 const bundle = path.join(repoRoot, "dist", "socket-proxy.mjs")
@@ -26,14 +27,9 @@ const cleanEnv = (extra = {}) => {
   return { ...env, ...extra }
 }
 
-let passed = 0
 const check = async (name, body) => {
   await body()
-  passed += 1
-  console.log(`ok - ${name}`)
-}
-const expect = (condition, message) => {
-  if (!condition) throw new Error(message)
+  ok(name)
 }
 
 /** Sends `text` as one source and closes it. */
@@ -84,44 +80,40 @@ const checkCli = async (how, command, prefix, options) => {
 }
 
 const work = await mkdtemp(path.join(tmpdir(), "socket-proxy-smoke-"))
-try {
-  // 1. The bundle alone, in a directory with nothing else (no node_modules above /tmp either).
-  const alone = path.join(work, "alone")
-  await run("mkdir", [alone])
-  await copyFile(bundle, path.join(alone, "socket-proxy.mjs"))
-  await checkCli("bundle alone", process.execPath, ["socket-proxy.mjs"], { cwd: alone, env: cleanEnv() })
+await runChecks("bundle-smoke", async () => {
+  try {
+    // 1. The bundle alone, in a directory with nothing else (no node_modules above /tmp either).
+    const alone = path.join(work, "alone")
+    await mkdir(alone)
+    await copyFile(bundle, path.join(alone, "socket-proxy.mjs"))
+    await checkCli("bundle alone", process.execPath, ["socket-proxy.mjs"], { cwd: alone, env: cleanEnv() })
 
-  // 2. The packed tarball, installed globally into an empty prefix, offline, empty cache.
-  const npmOptions = { cwd: repoRoot, env: cleanEnv(), deadline: 120_000 }
-  const pack = await run("npm", ["pack", "--silent", "--pack-destination", work], npmOptions)
-  expect(pack.code === 0, `npm pack failed\n${JSON.stringify(pack)}`)
-  const tarball = path.join(work, pack.stdout.trim().split("\n").pop())
-  const prefix = path.join(work, "prefix")
-  const install = await run(
-    "npm",
-    ["install", "--global", "--offline", "--no-audit", "--no-fund", "--prefix", prefix, "--cache", path.join(work, "cache"), tarball],
-    npmOptions
-  )
-  expect(install.code === 0, `npm install -g of the tarball failed (does it need a dependency?)\n${JSON.stringify(install)}`)
-  const installedEnv = cleanEnv({ PATH: `${path.join(prefix, "bin")}${path.delimiter}${process.env.PATH}` })
-  await checkCli("installed tarball", "socket-proxy", [], { cwd: work, env: installedEnv })
-
-  // 3. `npx` straight from the tarball (offline, its own empty cache): the command resolves and runs.
-  await check(`npx --package <tarball> socket-proxy --version prints ${version}`, async () => {
-    const npx = await run(
-      "npx",
-      ["--yes", "--offline", "--cache", path.join(work, "npx-cache"), "--package", tarball, "socket-proxy", "--version"],
-      { cwd: work, env: cleanEnv(), deadline: 120_000 }
+    // 2. The packed tarball, installed globally into an empty prefix, offline, empty cache.
+    const npmOptions = { cwd: repoRoot, env: cleanEnv(), deadline: 120_000 }
+    const pack = await run("npm", ["pack", "--silent", "--pack-destination", work], npmOptions)
+    expect(pack.code === 0, `npm pack failed\n${JSON.stringify(pack)}`)
+    const tarball = path.join(work, pack.stdout.trim().split("\n").pop())
+    const prefix = path.join(work, "prefix")
+    const install = await run(
+      "npm",
+      ["install", "--global", "--offline", "--no-audit", "--no-fund", "--prefix", prefix, "--cache", path.join(work, "cache"), tarball],
+      npmOptions
     )
-    expect(npx.code === 0 && npx.stdout.trim() === version, `expected ${version} and exit 0\n${JSON.stringify(npx)}`)
-  })
+    expect(install.code === 0, `npm install -g of the tarball failed (does it need a dependency?)\n${JSON.stringify(install)}`)
+    const installedEnv = cleanEnv({ PATH: `${path.join(prefix, "bin")}${path.delimiter}${process.env.PATH}` })
+    await checkCli("installed tarball", "socket-proxy", [], { cwd: work, env: installedEnv })
 
-  console.log(`bundle-smoke: ${passed} passed, 0 failed`)
-} catch (error) {
-  console.error(`not ok - ${error instanceof Error ? error.message : String(error)}`)
-  console.log(`bundle-smoke: ${passed} passed, 1 failed`)
-  process.exitCode = 1
-} finally {
-  killAll()
-  await rm(work, { recursive: true, force: true })
-}
+    // 3. `npx` straight from the tarball (offline, its own empty cache): the command resolves and runs.
+    await check(`npx --package <tarball> socket-proxy --version prints ${version}`, async () => {
+      const npx = await run(
+        "npx",
+        ["--yes", "--offline", "--cache", path.join(work, "npx-cache"), "--package", tarball, "socket-proxy", "--version"],
+        { cwd: work, env: cleanEnv(), deadline: 120_000 }
+      )
+      expect(npx.code === 0 && npx.stdout.trim() === version, `expected ${version} and exit 0\n${JSON.stringify(npx)}`)
+    })
+  } finally {
+    killAll()
+    await rm(work, { recursive: true, force: true })
+  }
+})

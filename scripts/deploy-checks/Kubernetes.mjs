@@ -1,0 +1,57 @@
+// Kubernetes: the YAML parsed; the fields that matter checked against each other.
+import { parseAllDocuments } from "yaml"
+import { expect, fail, ok } from "../lib/Report.mjs"
+import { defaultDrainSeconds, portOf, read, seconds } from "./Common.mjs"
+
+export const checkKubernetes = async () => {
+  const text = await read("deploy/kubernetes/socket-proxy.yaml")
+  const documents = parseAllDocuments(text)
+  for (const document of documents) {
+    expect(document.errors.length === 0, `kubernetes YAML: ${document.errors.map((error) => error.message).join("; ")}`)
+  }
+  const objects = documents.map((document) => document.toJS())
+  const find = (kind) => objects.find((object) => object?.kind === kind) ?? fail(`kubernetes YAML: no ${kind}`)
+  const deployment = find("Deployment")
+  const service = find("Service")
+  expect(deployment.apiVersion === "apps/v1" && service.apiVersion === "v1", "kubernetes: apiVersions must be apps/v1 and v1")
+
+  const spec = deployment.spec
+  const labels = spec.template.metadata.labels
+  const matches = (selector) =>
+    Object.keys(selector ?? {}).length > 0 && Object.entries(selector).every(([key, value]) => labels[key] === value)
+  expect(matches(spec.selector.matchLabels), "kubernetes: Deployment selector does not match its pod labels")
+  expect(matches(service.spec.selector), "kubernetes: Service selector does not match the pod labels")
+
+  const containers = spec.template.spec.containers
+  expect(containers.length === 1, "kubernetes: expected one container")
+  const [container] = containers
+  expect(/:[\w.-]+$/.test(container.image) && !container.image.endsWith(":latest"), `kubernetes: image ${container.image} needs a version tag`)
+  const env = Object.fromEntries((container.env ?? []).map(({ name, value }) => [name, value]))
+  const ports = Object.fromEntries((container.ports ?? []).map((port) => [port.name, port.containerPort]))
+  expect(ports.feed !== undefined && ports.metrics !== undefined, "kubernetes: container ports `feed` and `metrics` are needed")
+  expect(portOf(env.SOCKET_PROXY_LISTEN_PORT) === ports.feed, "kubernetes: SOCKET_PROXY_LISTEN_PORT is not the `feed` port")
+  expect(portOf(env.SOCKET_PROXY_METRICS) === ports.metrics, "kubernetes: SOCKET_PROXY_METRICS is not the `metrics` port")
+  expect(/^\d+$/.test(String(env.SOCKET_PROXY_METRICS)), "kubernetes: SOCKET_PROXY_METRICS must be a port alone (every interface) for the kubelet's probes")
+  expect((env.SOCKET_PROXY_DESTINATIONS ?? "").includes(":"), "kubernetes: SOCKET_PROXY_DESTINATIONS must be set")
+
+  for (const probeName of ["readinessProbe", "livenessProbe"]) {
+    const probe = container[probeName]?.httpGet
+    expect(probe?.path === "/healthz", `kubernetes: ${probeName} must GET /healthz`)
+    expect(probe.port === "metrics" || probe.port === ports.metrics, `kubernetes: ${probeName} must use the metrics port`)
+  }
+  for (const port of service.spec.ports) {
+    expect(ports[port.targetPort] !== undefined || Object.values(ports).includes(port.targetPort), `kubernetes: Service targetPort ${port.targetPort} is no container port`)
+  }
+  const resources = container.resources ?? {}
+  for (const kind of ["requests", "limits"]) {
+    expect(resources[kind]?.cpu !== undefined && resources[kind]?.memory !== undefined, `kubernetes: resources.${kind} needs cpu and memory`)
+  }
+  const drain = seconds(env.SOCKET_PROXY_DRAIN_TIMEOUT ?? `${defaultDrainSeconds}s`)
+  const preStop = container.lifecycle?.preStop?.exec?.command ?? []
+  const pause = preStop[0] === "sleep" ? Number(preStop[1]) : 0
+  const grace = spec.template.spec.terminationGracePeriodSeconds ?? 30
+  expect(grace > pause + drain, `kubernetes: terminationGracePeriodSeconds ${grace} must exceed preStop ${pause} s + drain ${drain} s`)
+  const security = spec.template.spec.securityContext ?? {}
+  expect(security.runAsNonRoot === true && security.runAsUser > 0, "kubernetes: pod must run as non-root with a numeric user")
+  ok(`kubernetes: Deployment + Service parse; selectors, ports, /healthz probes, resources, grace ${grace} s > ${pause} s + drain ${drain} s`)
+}
