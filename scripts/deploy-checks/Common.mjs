@@ -14,8 +14,9 @@ export const read = (relative) => readFile(path.join(repoRoot, relative), "utf8"
 
 /**
  * Settings agreed for the `ops` branch (issue 5, items 1-4) that the proxy on this branch does
- * not know yet. They are accepted, with a notice, only while the bundle's `proxy --help` shows
- * none of them; once ops is merged, every name is checked against `--help` alone.
+ * not know yet: each is accepted, with a NOTICE, while the bundle's `proxy --help` lacks it.
+ * Once every one of them is in `--help`, empty this list, so that names are checked against
+ * `--help` alone.
  */
 export const pendingFromOps = new Set([
   "SOCKET_PROXY_METRICS",

@@ -1,6 +1,7 @@
 // Docker: the Dockerfile's structure; its ENTRYPOINT/CMD and HEALTHCHECK run against the bundle.
 import { chmod, copyFile, mkdtemp, rm } from "node:fs/promises"
 import { tmpdir } from "node:os"
+import * as http from "node:http"
 import * as path from "node:path"
 import { killAll, run, start } from "../lib/Child.mjs"
 import { expect, fail, notice, ok } from "../lib/Report.mjs"
@@ -53,6 +54,32 @@ const envOf = (instructions) => {
   return env
 }
 
+/**
+ * The HEALTHCHECK command against a stand-in /healthz (works before the proxy has --metrics):
+ * it must ask /healthz, pass on 200, and fail on 503 (starting or draining).
+ */
+const checkHealthcheckAgainstStub = async (probe, options) => {
+  let status = 200
+  let asked = ""
+  const server = http.createServer((request, response) => {
+    asked = request.url ?? ""
+    response.statusCode = request.url === "/healthz" ? status : 404
+    response.end(status === 200 ? "ok" : "draining")
+  })
+  await new Promise((resolve) => server.listen({ host: "127.0.0.1", port: 0 }, resolve))
+  try {
+    const env = { ...process.env, ...options.env, SOCKET_PROXY_METRICS: `127.0.0.1:${server.address().port}` }
+    const probeWith = () => run(probe[0], probe.slice(1), { ...options, env })
+    const up = await probeWith()
+    expect(up.code === 0 && asked === "/healthz", `HEALTHCHECK failed against a /healthz answering 200 (asked ${asked})\n${JSON.stringify(up)}`)
+    status = 503
+    const draining = await probeWith()
+    expect(draining.code !== 0, "HEALTHCHECK passed against a /healthz answering 503")
+  } finally {
+    server.close()
+  }
+}
+
 export const checkDocker = async () => {
   const stages = parseDockerfile(await read("deploy/docker/Dockerfile"))
   const final = stages[stages.length - 1]
@@ -92,6 +119,7 @@ export const checkDocker = async () => {
   // the Dockerfile's ENV with ports made ephemeral, as the image's user when we are root.
   const help = await bundleHelp()
   const hasMetrics = help.includes("--metrics")
+  const jsonLogs = env.SOCKET_PROXY_LOG_FORMAT === "json" && help.includes("--log-format")
   const work = await mkdtemp(path.join(tmpdir(), "socket-proxy-docker-"))
   try {
     await chmod(work, 0o755)
@@ -111,6 +139,7 @@ export const checkDocker = async () => {
       SOCKET_PROXY_DESTINATIONS: `127.0.0.1:${destinationPort}`
     }
     const healthcheck = () => run(probe[0], probe.slice(1), { cwd: work, env: runEnv, ...asImageUser })
+    await checkHealthcheckAgainstStub(probe, { cwd: work, env, ...asImageUser })
     if (hasMetrics) {
       const before = await healthcheck()
       expect(before.code !== 0, "HEALTHCHECK passed with no proxy running: it checks nothing")
@@ -133,13 +162,31 @@ export const checkDocker = async () => {
     expect(exit.code === 0, `the image's command did not exit 0 on SIGTERM\n${proxy.transcript()}`)
     destination.kill("SIGTERM")
     await destination.waitForExit()
+    if (jsonLogs) {
+      // The log collector reads one JSON object per line: nothing else may reach stdout.
+      const lines = exit.stdout.split("\n").filter((line) => line.trim() !== "")
+      for (const line of lines) {
+        let parsed
+        try {
+          parsed = JSON.parse(line)
+        } catch {
+          fail(`with SOCKET_PROXY_LOG_FORMAT=json, a stdout line is not JSON: ${line}`)
+        }
+        expect(typeof parsed?.message === "string", `a JSON log line without "message": ${line}`)
+      }
+      expect(lines.length > 0, "no log lines at all")
+    } else if (env.SOCKET_PROXY_LOG_FORMAT === "json") {
+      notice("this build's `proxy --help` has no --log-format (ops, issue 5 item 2): JSON log lines not checked")
+    }
     if (hasMetrics) {
       const after = await healthcheck()
       expect(after.code !== 0, "HEALTHCHECK passed after the proxy exited: it checks nothing")
     }
     const who = asImageUser.uid === undefined ? "this user" : `uid ${asImageUser.uid}`
     ok(`Dockerfile: its command runs the bundle with its ENV as ${who}, listens, exits 0 on SIGTERM` +
-      (hasMetrics ? "; HEALTHCHECK fails before, passes while up, fails after" : ""))
+      (jsonLogs ? "; every log line is JSON" : "") +
+      "; HEALTHCHECK passes on 200, fails on 503" +
+      (hasMetrics ? ", and against the proxy fails before, passes while up, fails after" : ""))
   } finally {
     killAll()
     await rm(work, { recursive: true, force: true })
