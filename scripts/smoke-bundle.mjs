@@ -20,7 +20,7 @@ const { version } = JSON.parse(await readFile(path.join(repoRoot, "package.json"
 
 /** The environment without SOCKET_PROXY_* (a CI runner's own settings must not leak in) or NODE_PATH. */
 const cleanEnv = (extra = {}) => {
-  const env = { ...process.env, ...extra }
+  const env = { ...process.env }
   for (const name of Object.keys(env)) {
     if (name.startsWith("SOCKET_PROXY_") || name === "NODE_PATH") delete env[name]
   }
