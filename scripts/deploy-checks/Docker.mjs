@@ -155,7 +155,7 @@ export const checkDocker = async () => {
       }
       expect(healthy.code === 0, `HEALTHCHECK failed against the running proxy\n${JSON.stringify(healthy)}\n${proxy.transcript()}`)
     } else {
-      notice("this build's `proxy --help` has no --metrics (ops, issue 5 item 1): HEALTHCHECK not exercised")
+      notice("this build's `proxy --help` has no --metrics (ops, issue 5 item 1): HEALTHCHECK not run against the proxy itself")
     }
     proxy.kill("SIGTERM")
     const exit = await proxy.waitForExit()
