@@ -33,4 +33,8 @@ const server = createServer((socket) => {
   socket.on("error", (error) => report({ event: "error", id, code: error.code ?? String(error) }))
   socket.on("close", () => report({ event: "close", id }))
 })
+// The test process holds our stdin: once it is gone, so are we.
+process.stdin.on("close", () => process.exit(0))
+process.stdin.resume()
+
 server.listen({ host, port: 0 }, () => report({ event: "listening", port: server.address().port }))

@@ -14,6 +14,7 @@ import { Duration, Effect } from "effect"
 import type { Scope } from "effect"
 import { execFile, spawn, spawnSync } from "node:child_process"
 import type { ChildProcess } from "node:child_process"
+import { readdirSync, rmSync } from "node:fs"
 import { mkdtemp, readFile, rm } from "node:fs/promises"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -46,6 +47,41 @@ const runSync = (command: string, args: ReadonlyArray<string>): string | undefin
   return undefined
 }
 
+/** Every namespace made here is named `spnetns-PID-...`, PID being the test process's, */
+const namespacePrefix = "spnetns-"
+/** And every directory of received bytes `socket-proxy-netns-PID-...` in the temp directory. */
+const recordingsPrefix = "socket-proxy-netns-"
+
+const isAlive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM"
+  }
+}
+
+/**
+ * Deletes the namespaces of test processes that were killed before their
+ * finalizers ran (their destination processes exit once that process is gone).
+ */
+const reapStaleNamespaces = () => {
+  const pidOf = (name: string, prefix: string) => {
+    const pid = Number(name.slice(prefix.length).split("-")[0])
+    return name.startsWith(prefix) && Number.isInteger(pid) && pid > 0 ? pid : undefined
+  }
+  const listing = spawnSync("ip", ["netns", "list"], { encoding: "utf8" }).stdout ?? ""
+  for (const line of listing.split("\n")) {
+    const name = line.split(" ")[0] ?? ""
+    const pid = pidOf(name, namespacePrefix)
+    if (pid !== undefined && !isAlive(pid)) runSync("ip", ["netns", "del", name])
+  }
+  for (const name of readdirSync(os.tmpdir())) {
+    const pid = pidOf(name, recordingsPrefix)
+    if (pid !== undefined && !isAlive(pid)) rmSync(path.join(os.tmpdir(), name), { recursive: true, force: true })
+  }
+}
+
 /** Prefixes what failed with what it was needed for. */
 const neededFor = (what: string, failure: string | undefined) =>
   failure === undefined ? undefined : `needs ${what}: ${failure}`
@@ -56,7 +92,8 @@ const probeSupport = (): NetnsSupport => {
     const reason = `needs root for network namespaces (running as uid ${uid ?? "unknown"})`
     return { namespaces: reason, nftables: reason, netem: reason, tbf: reason }
   }
-  const probe = `sp-probe-${process.pid}-${randomTag()}`
+  reapStaleNamespaces()
+  const probe = `${namespacePrefix}${process.pid}-probe-${randomTag()}`
   const namespaces = neededFor("network namespaces (iproute2)", runSync("ip", ["netns", "add", probe]))
   if (namespaces !== undefined) return { namespaces, nftables: namespaces, netem: namespaces, tbf: namespaces }
   try {
@@ -200,11 +237,13 @@ let hostsMade = 0
 
 /** A fresh namespace joined to the root namespace by a veth pair; the scope deletes both. */
 export const testHost: Effect.Effect<TestHost, never, Scope.Scope> = Effect.gen(function*() {
-  const tag = `${process.pid.toString(36)}${randomTag()}${hostsMade++}`
-  const namespace = `sp-${tag}`
-  // Interface names have at most 15 characters: "sp" + 5 (pid) + 3 (random) + index + 1.
-  const link = `sp${tag}h`
-  const inner = `sp${tag}n`
+  const tag = randomTag()
+  const index = hostsMade++
+  const namespace = `${namespacePrefix}${process.pid}-${tag}-${index}`
+  // Interface names have at most 15 characters: "sp" + pid in base 36 (at most 5) + 3 + index + 1.
+  const interfacePrefix = `sp${process.pid.toString(36)}${tag}${index}`
+  const link = `${interfacePrefix}h`
+  const inner = `${interfacePrefix}n`
   yield* Effect.acquireRelease(
     run("ip", ["netns", "add", namespace]),
     // Deleting the namespace deletes the veth pair and every nftables rule in it.
@@ -271,7 +310,7 @@ interface DestinationEvent {
 export const hostDestination = (host: TestHost): Effect.Effect<HostDestination, never, Scope.Scope> =>
   Effect.gen(function*() {
     const dir = yield* Effect.acquireRelease(
-      Effect.promise(() => mkdtemp(path.join(os.tmpdir(), "socket-proxy-netns-"))),
+      Effect.promise(() => mkdtemp(path.join(os.tmpdir(), `${recordingsPrefix}${process.pid}-`))),
       (dir) => Effect.promise(() => rm(dir, { recursive: true, force: true }))
     )
     const changed = new Condition()
@@ -296,7 +335,8 @@ export const hostDestination = (host: TestHost): Effect.Effect<HostDestination, 
     yield* Effect.acquireRelease(
       Effect.sync((): ChildProcess => {
         const child = spawn("ip", ["netns", "exec", host.namespace, process.execPath, destinationScript, host.address, dir], {
-          stdio: ["ignore", "pipe", "pipe"]
+          // Its stdin is this process: when that closes, the destination exits, even after a SIGKILL of the tests.
+          stdio: ["pipe", "pipe", "pipe"]
         })
         child.stdout?.setEncoding("utf8")
         child.stderr?.setEncoding("utf8")
@@ -304,7 +344,13 @@ export const hostDestination = (host: TestHost): Effect.Effect<HostDestination, 
           state.output += text
           const lines = state.output.split("\n")
           state.output = lines.pop() ?? ""
-          for (const line of lines) apply(JSON.parse(line) as DestinationEvent)
+          for (const line of lines) {
+            try {
+              apply(JSON.parse(line) as DestinationEvent)
+            } catch {
+              state.stderr += `${line}\n`
+            }
+          }
           changed.notify()
         })
         child.stderr?.on("data", (text: string) => {
