@@ -9,9 +9,10 @@ import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect } from "effect"
 import { formatEndpoint } from "../../src/Proxy/Endpoint.js"
 import { keepAliveInitialDelay } from "../../src/Proxy/Tcp.js"
-import { hostDestination, missing, testHost } from "../support/Netns.js"
+import { missing, testHost } from "../support/Netns.js"
 import { pattern, source } from "../support/Peers.js"
 import { startProxy, statsUntil } from "../support/TestProxy.js"
+import { hostDestination } from "./HostDestination.js"
 import { captureLogs, checkRuns, steadyFeed } from "./Traffic.js"
 
 const blackHole = { _tag: "BlackHole" } as const

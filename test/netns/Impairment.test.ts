@@ -12,9 +12,10 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect } from "effect"
 import type { Impairment, NetnsSupport } from "../support/Netns.js"
-import { hostDestination, missing, testHost } from "../support/Netns.js"
+import { missing, testHost } from "../support/Netns.js"
 import { pattern, source } from "../support/Peers.js"
 import { startProxy, statsUntil } from "../support/TestProxy.js"
+import { hostDestination } from "./HostDestination.js"
 import { checkRuns } from "./Traffic.js"
 
 const burstBytes = 4 * 1024 * 1024

@@ -1,7 +1,7 @@
 /**
  * Test hosts for faults loopback cannot make: each host is a network namespace
  * joined to the root namespace (where the proxy runs) by a veth pair, with a
- * real destination process listening inside it. Impairments are applied to the
+ * real destination process listening inside it (test/netns/HostDestination.ts). Impairments are applied to the
  * host's own link or inside its own namespace, so nothing on the machine but
  * that host is affected.
  *
@@ -12,15 +12,10 @@
  */
 import { Duration, Effect } from "effect"
 import type { Scope } from "effect"
-import { execFile, spawn, spawnSync } from "node:child_process"
-import type { ChildProcess } from "node:child_process"
+import { execFile, spawnSync } from "node:child_process"
 import { readdirSync, rmSync } from "node:fs"
-import { mkdtemp, readFile, rm } from "node:fs/promises"
 import * as os from "node:os"
 import * as path from "node:path"
-import { Condition } from "../../src/Proxy/Condition.js"
-import type { Endpoint } from "../../src/Proxy/Endpoint.js"
-import { repoRoot } from "./Cli.js"
 
 // ---------------------------------------------------------------------------
 // What this machine can do
@@ -47,10 +42,13 @@ const runSync = (command: string, args: ReadonlyArray<string>): string | undefin
   return undefined
 }
 
-/** Every namespace made here is named `spnetns-PID-...`, PID being the test process's, */
+/**
+ * What the tests leave on the machine is named after the test process's PID:
+ * namespaces `spnetns-PID-...`, and directories of received bytes
+ * `socket-proxy-netns-PID-...` in the temp directory.
+ */
 const namespacePrefix = "spnetns-"
-/** And every directory of received bytes `socket-proxy-netns-PID-...` in the temp directory. */
-const recordingsPrefix = "socket-proxy-netns-"
+export const recordingsPrefix = "socket-proxy-netns-"
 
 const isAlive = (pid: number): boolean => {
   try {
@@ -62,8 +60,9 @@ const isAlive = (pid: number): boolean => {
 }
 
 /**
- * Deletes the namespaces of test processes that were killed before their
- * finalizers ran (their destination processes exit once that process is gone).
+ * Deletes the namespaces and recordings of test processes that were killed
+ * before their finalizers ran (their destination processes exit once that
+ * process is gone).
  */
 const reapStaleNamespaces = () => {
   const pidOf = (name: string, prefix: string) => {
@@ -123,7 +122,7 @@ const probeSupport = (): NetnsSupport => {
   }
 }
 
-/** Probed once per test worker, when the first netns test file loads. */
+/** Probed when a netns test file loads. */
 export const support: NetnsSupport = probeSupport()
 
 /** A skip message naming everything missing, or undefined when the test can run. */
@@ -272,135 +271,3 @@ export const testHost: Effect.Effect<TestHost, never, Scope.Scope> = Effect.gen(
     })
   return { namespace, address, link, impair, restore }
 })
-
-// ---------------------------------------------------------------------------
-// Destinations inside a host
-
-const destinationScript = path.join(repoRoot, "test", "netns", "destination.mjs")
-
-export interface HostConnection {
-  readonly id: number
-  bytes: number
-  /** The proxy half-closed (FIN) it. */
-  ended: boolean
-  closed: boolean
-}
-
-export interface HostDestination {
-  readonly endpoint: Endpoint
-  readonly connections: ReadonlyArray<HostConnection>
-  readonly totalBytes: () => number
-  /** Everything connection `id` has received so far, in order. */
-  readonly data: (id: number) => Effect.Effect<Buffer>
-  /** Waits, re-checking on every event of the destination, until `predicate` holds. */
-  readonly until: (predicate: () => boolean, within?: Duration.DurationInput) => Effect.Effect<void>
-}
-
-interface DestinationEvent {
-  readonly event: "listening" | "connection" | "data" | "end" | "error" | "close"
-  readonly port?: number
-  readonly id?: number
-  readonly bytes?: number
-}
-
-/**
- * A destination process listening inside `host`'s namespace on an ephemeral
- * port, recording every connection's bytes; the scope kills it.
- */
-export const hostDestination = (host: TestHost): Effect.Effect<HostDestination, never, Scope.Scope> =>
-  Effect.gen(function*() {
-    const dir = yield* Effect.acquireRelease(
-      Effect.promise(() => mkdtemp(path.join(os.tmpdir(), `${recordingsPrefix}${process.pid}-`))),
-      (dir) => Effect.promise(() => rm(dir, { recursive: true, force: true }))
-    )
-    const changed = new Condition()
-    const connections: Array<HostConnection> = []
-    const state = { port: 0, exited: false, output: "", stderr: "" }
-    const label = `destination in ${host.namespace} (${host.address})`
-
-    const apply = (event: DestinationEvent) => {
-      if (event.event === "listening") {
-        state.port = event.port ?? 0
-        return
-      }
-      const id = event.id ?? -1
-      if (event.event === "connection") connections.push({ id, bytes: 0, ended: false, closed: false })
-      const connection = connections.find((c) => c.id === id)
-      if (connection === undefined) return
-      if (event.event === "data") connection.bytes = event.bytes ?? connection.bytes
-      if (event.event === "end") connection.ended = true
-      if (event.event === "close") connection.closed = true
-    }
-
-    yield* Effect.acquireRelease(
-      Effect.sync((): ChildProcess => {
-        const child = spawn("ip", ["netns", "exec", host.namespace, process.execPath, destinationScript, host.address, dir], {
-          // Its stdin is this process: when that closes, the destination exits, even after a SIGKILL of the tests.
-          stdio: ["pipe", "pipe", "pipe"]
-        })
-        child.stdout?.setEncoding("utf8")
-        child.stderr?.setEncoding("utf8")
-        child.stdout?.on("data", (text: string) => {
-          state.output += text
-          const lines = state.output.split("\n")
-          state.output = lines.pop() ?? ""
-          for (const line of lines) {
-            try {
-              apply(JSON.parse(line) as DestinationEvent)
-            } catch {
-              state.stderr += `${line}\n`
-            }
-          }
-          changed.notify()
-        })
-        child.stderr?.on("data", (text: string) => {
-          state.stderr += text
-        })
-        child.on("close", () => {
-          state.exited = true
-          changed.notify()
-        })
-        child.on("error", (error) => {
-          state.stderr += `\n[spawn error] ${error.message}`
-          state.exited = true
-          changed.notify()
-        })
-        return child
-      }),
-      (child) =>
-        state.exited
-          ? Effect.void
-          : Effect.sync(() => child.kill("SIGKILL")).pipe(
-            Effect.zipRight(changed.waitUntil(() => state.exited)),
-            Effect.timeoutOption(Duration.seconds(5)),
-            Effect.asVoid
-          )
-    )
-
-    const until = (predicate: () => boolean, within: Duration.DurationInput = Duration.seconds(10)) =>
-      changed.waitUntil(() => predicate() || state.exited).pipe(
-        Effect.timeoutFail({
-          duration: within,
-          onTimeout: () =>
-            new Error(
-              `timed out after ${Duration.format(Duration.decode(within))} waiting for the ${label}; ` +
-                `connections: ${JSON.stringify(connections)}`
-            )
-        }),
-        Effect.flatMap(() =>
-          predicate()
-            ? Effect.void
-            : Effect.fail(new Error(`the ${label} exited: ${state.stderr}`))
-        ),
-        Effect.orDie
-      )
-
-    yield* until(() => state.port !== 0)
-    return {
-      endpoint: { host: host.address, port: state.port },
-      connections,
-      totalBytes: () => connections.reduce((sum, c) => sum + c.bytes, 0),
-      data: (id) => Effect.promise(() => readFile(path.join(dir, `${id}.bin`))),
-      until
-    }
-  })
