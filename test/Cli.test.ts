@@ -1,5 +1,5 @@
 /**
- * The CLI as users run it (`tsx src/main.ts ...`), in real child processes:
+ * The CLI as a service runs it (`node --import tsx src/main.ts ...`), in real child processes:
  * configuration errors, the env contract, start-up with a bad destination,
  * graceful shutdown on SIGTERM/SIGINT, and smoke tests of the fakes and the demo.
  * Every port is ephemeral; readiness is the `listening on HOST:PORT` log line.

@@ -1,15 +1,14 @@
 /**
- * The CLI as a real child process, spawned exactly as users run it:
- * `tsx src/main.ts ARGS...` from the repository root.
+ * The CLI as a real child process, spawned the way a service runs it:
+ * `node --import tsx src/main.ts ARGS...` from the repository root.
  *
- * Why `tsx` and not `node --import tsx`: the `tsx` binary runs the program in a
- * child `node` process and relays SIGINT/SIGTERM to it, then exits with the
- * child's exit code (checked with tsx 4.23: a SIGTERM sent to the tsx process
- * alone makes the proxy drain and both exit 0 within ~100 ms). So signal tests
- * through `tsx` exercise what an operator sees, with no loss of precision.
- * Because there are two processes, the child is spawned in its own process
- * group and the scope's finalizer SIGKILLs the whole group: killing only tsx
- * with SIGKILL would orphan the node process running the proxy.
+ * Why not the `tsx` binary: it runs the program in a second `node` process and
+ * relays SIGINT/SIGTERM to it, but if the child does not confirm within ~30 ms
+ * that it handles the signal, tsx SIGKILLs it and exits 130. On a loaded machine
+ * that confirmation comes late, and the proxy is killed without draining. With
+ * `--import tsx` there is one process and the signal reaches the proxy itself.
+ * The child still gets its own process group, so the finalizer can kill
+ * anything it started.
  *
  * Every wait is event-driven: a stdout/stderr `data` or a `close` event
  * re-checks what a waiter is waiting for; nothing polls.
@@ -25,7 +24,8 @@ import { Condition } from "../../src/Proxy/Condition.js"
 /** The repository root: this file is `test/support/Cli.ts`. */
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..")
 
-const tsxBin = path.join(repoRoot, "node_modules", ".bin", "tsx")
+/** How the CLI is started from the repository root, before its arguments. */
+const sourceProgram = [process.execPath, "--import", "tsx", "src/main.ts"]
 
 const envPrefix = "SOCKET_PROXY_"
 
@@ -54,14 +54,14 @@ export interface CliProcess {
   readonly waitForLine: (pattern: RegExp, within?: Duration.DurationInput) => Effect.Effect<RegExpMatchArray>
   /** Waits for the process to exit; fails the test if it is still running after `within`. */
   readonly waitForExit: (within?: Duration.DurationInput) => Effect.Effect<CliExit>
-  /** Sends `signal` to the CLI process itself (tsx, which relays it), as a service manager would. */
+  /** Sends `signal` to the CLI process, as a service manager would. */
   readonly kill: (signal: NodeJS.Signals) => Effect.Effect<void>
 }
 
 export interface SpawnOptions {
   /** Added to the environment, after every inherited `SOCKET_PROXY_*` variable was removed. */
   readonly env?: Readonly<Record<string, string>>
-  /** What runs before `args`, from the repository root; default `tsx src/main.ts` (e.g. `node dist/socket-proxy.mjs`). */
+  /** What runs before `args`, from the repository root; default `node --import tsx src/main.ts` (e.g. `node dist/socket-proxy.mjs`). */
   readonly program?: ReadonlyArray<string>
 }
 
@@ -86,7 +86,7 @@ export const nonEmptyLines = (text: string): ReadonlyArray<string> =>
 const describeOutput = (process: { readonly stdout: string; readonly stderr: string }): string =>
   `\n--- stdout ---\n${process.stdout}\n--- stderr ---\n${process.stderr}`
 
-/** Spawns `tsx src/main.ts ...args` (or `options.program`); closing the scope SIGKILLs it (and its child) if still running. */
+/** Spawns `node --import tsx src/main.ts ...args` (or `options.program`); closing the scope SIGKILLs it (and its child) if still running. */
 export const spawnCli = (
   args: ReadonlyArray<string>,
   options: SpawnOptions = {}
@@ -96,8 +96,8 @@ export const spawnCli = (
     const output = { stdout: "", stderr: "" }
     let exit: CliExit | undefined
     const startedAt = Date.now()
-    const [command = tsxBin, ...programArgs] = options.program ?? [tsxBin, "src/main.ts"]
-    const label = `${options.program === undefined ? "tsx src/main.ts" : options.program.join(" ")} ${args.join(" ")}`
+    const [command = process.execPath, ...programArgs] = options.program ?? sourceProgram
+    const label = `${options.program === undefined ? "node --import tsx src/main.ts" : options.program.join(" ")} ${args.join(" ")}`
 
     const child = yield* Effect.acquireRelease(
       Effect.sync((): ChildProcess => {
@@ -105,7 +105,7 @@ export const spawnCli = (
           cwd: repoRoot,
           env: childEnv(options.env ?? {}),
           stdio: ["ignore", "pipe", "pipe"],
-          // Its own process group, so the finalizer can kill tsx and the node process under it.
+          // Its own process group, so the finalizer can kill it and anything it started.
           detached: true
         })
         child.stdout?.setEncoding("utf8")
