@@ -100,3 +100,44 @@ describe("drain on SIGTERM", () => {
       expect(d.connections[0]!.data().equals(data)).toBe(true)
     }))
 })
+
+describe("--drain-timeout", () => {
+  it.scopedLive("a destination that never takes the rest holds the exit back for the drain timeout, no longer; exit 0", () =>
+    Effect.gen(function*() {
+      const d = yield* destination({ stalled: true })
+      const name = `${loopback}:${d.port}`
+      const proxy = yield* spawnCli([
+        "proxy",
+        ...listenAnywhere,
+        ...metricsAnywhere,
+        "--dest",
+        name,
+        "--buffer",
+        "16MiB",
+        "--write-timeout",
+        "60s",
+        "--drain-timeout",
+        "1500ms"
+      ])
+      const http = yield* metricsPort(proxy)
+      const port = yield* listeningPort(proxy)
+      const s = yield* source(port)
+      const data = pattern(8 * 1024 * 1024, 10)
+      yield* s.write(data)
+      yield* scrapeUntil(http, (m) => (m.get(`socket_proxy_bytes_buffered{destination="${name}"}`) ?? 0) > 0)
+      const signalledAt = Date.now()
+      yield* proxy.kill("SIGTERM")
+      const exit = yield* proxy.waitForExit(Duration.seconds(20))
+      const took = Date.now() - signalledAt
+      expect(exit.code, exit.stderr).toBe(0)
+      expect(exit.stdout).toMatch(/shutdown: closing 1 connection\(s\) that did not finish flushing/)
+      // It waited for the drain timeout, and then did not wait for --write-timeout (60 s) or the 5 s default.
+      expect(took).toBeGreaterThanOrEqual(1400)
+      expect(took).toBeLessThan(4500)
+      // The source was closed, the destination's connection too (it sees that once it reads again).
+      yield* s.until(() => s.isClosed())
+      yield* d.release
+      yield* d.until(() => d.connections[0]?.closed === true)
+      expect(d.connections[0]!.bytes).toBeLessThan(data.length)
+    }))
+})
