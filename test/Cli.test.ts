@@ -126,6 +126,26 @@ describe("cli: bad configuration exits non-zero with one line on stderr", () => 
     }))
 })
 
+describe("cli: proxy --help", () => {
+  it.scopedLive("lists every operations flag with its environment variable", () =>
+    Effect.gen(function*() {
+      const exit = yield* runCli(["proxy", "--help"])
+      const help = stripAnsi(exit.stdout)
+      for (const text of [
+        "--metrics",
+        "SOCKET_PROXY_METRICS",
+        "--log-format",
+        "SOCKET_PROXY_LOG_FORMAT",
+        "--max-connections",
+        "SOCKET_PROXY_MAX_CONNECTIONS",
+        "--allow",
+        "SOCKET_PROXY_ALLOW",
+        "--drain-timeout",
+        "SOCKET_PROXY_DRAIN_TIMEOUT"
+      ]) expect(help, transcript(exit)).toContain(text)
+    }))
+})
+
 describe("cli: the metrics address", () => {
   it.scopedLive("already in use: exit 1, one line naming it", () =>
     Effect.gen(function*() {
