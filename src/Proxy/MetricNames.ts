@@ -24,7 +24,7 @@ export const bytesReceived = counter("socket_proxy_bytes_received_total", "Bytes
 export const bytesDelivered = counter("socket_proxy_bytes_delivered_total", "Bytes whose write to the destination completed")
 export const bytesDropped = counter(
   "socket_proxy_bytes_dropped_total",
-  "Bytes the destination missed: evicted while it was down, or lost with a broken connection"
+  "Bytes the destination missed: evicted or still held for it while it was down, or lost with a broken connection"
 )
 export const bytesBuffered = Metric.gauge("socket_proxy_bytes_buffered", {
   description: "Bytes held for the destination now, over all source connections"

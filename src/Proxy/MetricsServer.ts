@@ -88,7 +88,10 @@ export const serveMetrics = (
 
     const metricsText = Effect.zipRight(
       refreshMetrics,
-      Effect.map(Effect.promise(() => exporter.collect()), (result) => serializer.serialize(result.resourceMetrics))
+      Effect.map(
+        Effect.tryPromise(() => exporter.collect()),
+        (result) => serializer.serialize(result.resourceMetrics)
+      )
     )
 
     const handle = ({ request, response }: Request): Effect.Effect<void> => {
@@ -100,7 +103,15 @@ export const serveMetrics = (
           : reply(response, 503, `${readiness.state}\n`)
       }
       if (path === "/metrics") {
-        return Effect.flatMap(metricsText, (text) => reply(response, 200, text, prometheusContentType))
+        return metricsText.pipe(
+          Effect.matchEffect({
+            onSuccess: (text) => reply(response, 200, text, prometheusContentType),
+            onFailure: (error) =>
+              Effect.logError(`collecting metrics failed: ${String(error.error)}`).pipe(
+                Effect.zipRight(reply(response, 500, "collecting metrics failed\n"))
+              )
+          })
+        )
       }
       return reply(response, 404, "not found: try /metrics or /healthz\n")
     }
