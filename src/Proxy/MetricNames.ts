@@ -7,6 +7,8 @@ import { Metric, MetricBoundaries } from "effect"
  * nothing for them; only the session duration is observed as it happens, once
  * per connection.
  */
+export const metricPrefix = "socket_proxy_"
+
 const counter = (name: string, description: string) => Metric.counter(name, { description, incremental: true })
 
 export const connectionsAccepted = counter("socket_proxy_connections_accepted_total", "Source connections accepted")
