@@ -1,4 +1,4 @@
-// What the deploy checks share: where things are, the settings agreed with ops, and
+// What the deploy checks share: where things are, and
 // small parsers for durations and addresses.
 import { readFile } from "node:fs/promises"
 import * as net from "node:net"
@@ -12,19 +12,6 @@ export const deployDir = path.join(repoRoot, "deploy")
 export const bundle = path.join(repoRoot, "dist", "socket-proxy.mjs")
 export const read = (relative) => readFile(path.join(repoRoot, relative), "utf8")
 
-/**
- * Settings agreed for the `ops` branch (issue 5, items 1-4) that the proxy on this branch does
- * not know yet: each is accepted, with a NOTICE, while the bundle's `proxy --help` lacks it.
- * Once every one of them is in `--help`, empty this list, so that names are checked against
- * `--help` alone.
- */
-export const pendingFromOps = new Set([
-  "SOCKET_PROXY_METRICS",
-  "SOCKET_PROXY_LOG_FORMAT",
-  "SOCKET_PROXY_MAX_CONNECTIONS",
-  "SOCKET_PROXY_ALLOW",
-  "SOCKET_PROXY_DRAIN_TIMEOUT"
-])
 export const defaultDrainSeconds = 5
 
 /** `5s`, `500ms`, `2m`, `30 sec`, `1 min`, or a bare number of seconds, in seconds. */

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os"
 import * as http from "node:http"
 import * as path from "node:path"
 import { killAll, run, start } from "../lib/Child.mjs"
-import { expect, fail, notice, ok } from "../lib/Report.mjs"
+import { expect, fail, ok } from "../lib/Report.mjs"
 import { bundle, bundleHelp, freePort, portOf, read } from "./Common.mjs"
 
 /** Dockerfile instructions (continuation lines joined, comments dropped), split into stages. */
@@ -118,8 +118,8 @@ export const checkDocker = async () => {
   // Run the image's commands here: the bundle in a folder standing for the image's /app,
   // the Dockerfile's ENV with ports made ephemeral, as the image's user when we are root.
   const help = await bundleHelp()
-  const hasMetrics = help.includes("--metrics")
-  const jsonLogs = env.SOCKET_PROXY_LOG_FORMAT === "json" && help.includes("--log-format")
+  expect(help.includes("--metrics") && help.includes("--log-format"), "the bundle's proxy --help lacks --metrics or --log-format")
+  const jsonLogs = env.SOCKET_PROXY_LOG_FORMAT === "json"
   const work = await mkdtemp(path.join(tmpdir(), "socket-proxy-docker-"))
   try {
     await chmod(work, 0o755)
@@ -140,23 +140,17 @@ export const checkDocker = async () => {
     }
     const healthcheck = () => run(probe[0], probe.slice(1), { cwd: work, env: runEnv, ...asImageUser })
     await checkHealthcheckAgainstStub(probe, { cwd: work, env, ...asImageUser })
-    if (hasMetrics) {
-      const before = await healthcheck()
-      expect(before.code !== 0, "HEALTHCHECK passed with no proxy running: it checks nothing")
-    }
+    const before = await healthcheck()
+    expect(before.code !== 0, "HEALTHCHECK passed with no proxy running: it checks nothing")
     const proxy = start(process.execPath, [local, ...command.slice(2)], { cwd: work, env: runEnv, ...asImageUser })
     await proxy.waitForLine(/listening on (\S+):(\d+)/)
-    if (hasMetrics) {
-      // Docker runs the check every --interval until it passes; do the same, briefly.
-      let healthy = await healthcheck()
-      for (let attempt = 0; healthy.code !== 0 && attempt < 50; attempt++) {
-        await new Promise((resolve) => setTimeout(resolve, 200))
-        healthy = await healthcheck()
-      }
-      expect(healthy.code === 0, `HEALTHCHECK failed against the running proxy\n${JSON.stringify(healthy)}\n${proxy.transcript()}`)
-    } else {
-      notice("this build's `proxy --help` has no --metrics (ops, issue 5 item 1): HEALTHCHECK not run against the proxy itself")
+    // Docker runs the check every --interval until it passes; do the same, briefly.
+    let healthy = await healthcheck()
+    for (let attempt = 0; healthy.code !== 0 && attempt < 50; attempt++) {
+      await new Promise((resolve) => setTimeout(resolve, 200))
+      healthy = await healthcheck()
     }
+    expect(healthy.code === 0, `HEALTHCHECK failed against the running proxy\n${JSON.stringify(healthy)}\n${proxy.transcript()}`)
     proxy.kill("SIGTERM")
     const exit = await proxy.waitForExit()
     expect(exit.code === 0, `the image's command did not exit 0 on SIGTERM\n${proxy.transcript()}`)
@@ -175,18 +169,13 @@ export const checkDocker = async () => {
         expect(typeof parsed?.message === "string", `a JSON log line without "message": ${line}`)
       }
       expect(lines.length > 0, "no log lines at all")
-    } else if (env.SOCKET_PROXY_LOG_FORMAT === "json") {
-      notice("this build's `proxy --help` has no --log-format (ops, issue 5 item 2): JSON log lines not checked")
     }
-    if (hasMetrics) {
-      const after = await healthcheck()
-      expect(after.code !== 0, "HEALTHCHECK passed after the proxy exited: it checks nothing")
-    }
+    const after = await healthcheck()
+    expect(after.code !== 0, "HEALTHCHECK passed after the proxy exited: it checks nothing")
     const who = asImageUser.uid === undefined ? "this user" : `uid ${asImageUser.uid}`
     ok(`Dockerfile: its command runs the bundle with its ENV as ${who}, listens, exits 0 on SIGTERM` +
       (jsonLogs ? "; every log line is JSON" : "") +
-      "; HEALTHCHECK passes on 200, fails on 503" +
-      (hasMetrics ? ", and against the proxy fails before, passes while up, fails after" : ""))
+      "; HEALTHCHECK passes on 200, fails on 503, and against the proxy fails before, passes while up, fails after")
   } finally {
     killAll()
     await rm(work, { recursive: true, force: true })

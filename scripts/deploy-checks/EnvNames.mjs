@@ -1,8 +1,8 @@
 // Every SOCKET_PROXY_* name in deploy/ and docs/deploy.md is one the built proxy knows.
 import { readdir } from "node:fs/promises"
 import * as path from "node:path"
-import { expect, notice, ok } from "../lib/Report.mjs"
-import { bundleHelp, deployDir, pendingFromOps, read, repoRoot } from "./Common.mjs"
+import { expect, ok } from "../lib/Report.mjs"
+import { bundleHelp, deployDir, read, repoRoot } from "./Common.mjs"
 
 export const checkEnvNames = async () => {
   const help = await bundleHelp()
@@ -12,15 +12,11 @@ export const checkEnvNames = async () => {
   for (const dir of await readdir(deployDir, { recursive: true, withFileTypes: true })) {
     if (dir.isFile()) files.push(path.relative(repoRoot, path.join(dir.parentPath ?? dir.path, dir.name)))
   }
-  const pending = new Set()
   for (const file of files) {
     const text = await read(file)
     for (const name of new Set(text.match(/SOCKET_PROXY_[A-Z_]*[A-Z]/g) ?? [])) {
-      if (known.has(name)) continue
-      expect(pendingFromOps.has(name), `${file}: ${name} is not a setting of this proxy (not in proxy --help)`)
-      pending.add(name)
+      expect(known.has(name), `${file}: ${name} is not a setting of this proxy (not in proxy --help)`)
     }
   }
-  if (pending.size > 0) notice(`not yet in this build's proxy --help (ops, issue 5 items 1-4): ${[...pending].join(", ")}`)
-  ok(`env: every SOCKET_PROXY_* name in ${files.length} files is known to proxy --help${pending.size > 0 ? " or agreed for ops" : ""}`)
+  ok(`env: every SOCKET_PROXY_* name in ${files.length} files is known to proxy --help`)
 }
