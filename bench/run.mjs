@@ -4,6 +4,7 @@
 //   --quick             tiny sizes (seconds): checks the bench works and bytes verify
 //   --only a,b          a subset of: throughput, latency, many, stalled
 //   --runs N            runs per figure (median and range); default 3 (1 with --quick)
+//   --mib N             MiB per throughput run (default 1024; 16 with --quick)
 //   --out NAME          results file name; default "latest" ("quick" with --quick)
 import { execFileSync } from "node:child_process"
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs"
@@ -34,6 +35,7 @@ for (const name of only) {
 }
 const runs = Number(option("--runs") ?? (quick ? 1 : 3))
 const outName = option("--out") ?? (quick ? "quick" : "latest")
+const throughputMiB = Number(option("--mib") ?? (quick ? 16 : 1024))
 
 /** The descriptor limit of this process (and so of the proxy it starts). */
 const openFilesLimit = () => {
@@ -46,7 +48,7 @@ const largestSourcesThatFit = Math.min(targetSources, Math.floor((openFilesLimit
 
 const sizes = quick
   ? {
-    throughputBytes: 16 * 1024 * 1024,
+    throughputBytes: throughputMiB * 1024 * 1024,
     destinations: [1, 2, 4],
     latency: { count: 50, intervalMs: 10 },
     manyCounts: [50],
@@ -54,7 +56,7 @@ const sizes = quick
     stalled: { writeTimeout: "500ms", beforeMs: 500, settleMs: 500, afterMs: 1000 }
   }
   : {
-    throughputBytes: 1024 * 1024 * 1024,
+    throughputBytes: throughputMiB * 1024 * 1024,
     destinations: [1, 2, 4],
     latency: { count: 1000, intervalMs: 10 },
     manyCounts: [...new Set([1000, largestSourcesThatFit])],

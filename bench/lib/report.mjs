@@ -6,6 +6,7 @@ const fmt = (value, digits) =>
 const cell = (summary, digits) => {
   if (summary === undefined) return "–"
   const { median, min, max, runs } = summary
+  if (Number.isNaN(median)) return "–"
   if (runs.length < 2 || min === max) return fmt(median, digits)
   return `${fmt(median, digits)} (${fmt(min, digits)}–${fmt(max, digits)})`
 }

@@ -2,6 +2,7 @@
 // runs it: the proxy with `node --import tsx src/main.ts proxy ...` (TypeScript
 // compiled on load; nothing differs at run time), the reference with plain node.
 import { spawn } from "node:child_process"
+import { createWriteStream } from "node:fs"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 
@@ -13,9 +14,8 @@ const proxyNodeFlags = (process.env.BENCH_PROXY_NODE_FLAGS ?? "").split(" ").fil
 export const kinds = {
   proxy: (destinations, extra = []) => [
     ...proxyNodeFlags,
-    "--import",
-    "tsx",
-    "src/main.ts",
+    // BENCH_PROXY_ENTRY=file.js runs a built bundle with plain node instead of the sources through tsx.
+    ...(process.env.BENCH_PROXY_ENTRY ? [process.env.BENCH_PROXY_ENTRY] : ["--import", "tsx", "src/main.ts"]),
     "proxy",
     "--listen",
     "127.0.0.1:0",
@@ -41,9 +41,12 @@ export const startServer = (kind, destinations, extra = []) =>
       stdio: ["ignore", "pipe", "pipe"]
     })
     let output = ""
+    // BENCH_LOG=file keeps what the fan-out logs, for when a run looks wrong.
+    const log = process.env.BENCH_LOG ? createWriteStream(process.env.BENCH_LOG, { flags: "a" }) : undefined
     let listening = false
     const exited = new Promise((done) => child.once("exit", (code, signal) => done({ code, signal })))
     const onData = (data) => {
+      if (log !== undefined) log.write(data)
       if (listening) return
       output += data.toString()
       const match = /listening on \S*:(\d+)/.exec(output)

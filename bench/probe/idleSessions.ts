@@ -2,7 +2,7 @@
 // to 2 destinations, then a full GC; prints heap bytes per session. With
 // HEAP_SNAPSHOT=file it also writes a heap snapshot to look into (fibers, closures).
 //   node --expose-gc --import tsx bench/probe/idleSessions.ts [N]
-import { Effect, Logger, LogLevel } from "effect"
+import { Duration, Effect, Logger, LogLevel } from "effect"
 import * as net from "node:net"
 import * as v8 from "node:v8"
 import { makeProxyConfig } from "../../src/Proxy/Config.js"
@@ -26,7 +26,8 @@ const heapUsed = () => {
 const program = Effect.gen(function*() {
   const sinks = yield* Effect.promise(() => Promise.all([sink(), sink()]))
   const destinations = sinks.map((s) => ({ host: "127.0.0.1", port: (s.address() as net.AddressInfo).port }))
-  const proxy = yield* Proxy.make(makeProxyConfig({ listen: { host: "127.0.0.1", port: 0 }, destinations }))
+  const idleTimeout = process.env.IDLE === "0" ? { idleTimeout: Duration.zero } : {}
+  const proxy = yield* Proxy.make(makeProxyConfig({ listen: { host: "127.0.0.1", port: 0 }, destinations, ...idleTimeout }))
   yield* Effect.sleep("200 millis")
   const before = heapUsed()
   const sockets: Array<net.Socket> = []

@@ -68,6 +68,11 @@ export class Forwarder {
   private connection: Tcp.OutboundConnection | undefined = undefined
   /** When the write in flight was handed to the socket; undefined when none is. */
   private writeStartedAt: number | undefined = undefined
+  /**
+   * Set when the write in flight was not taken by the kernel at once: only then
+   * can it take long, so only then does the fiber time it.
+   */
+  private writePending = false
 
   constructor(private readonly options: ForwarderOptions) {
     this.buffer = options.link.buffer
@@ -167,12 +172,17 @@ export class Forwarder {
     if (connection === undefined || this.writeStartedAt !== undefined || this.buffer.queuedBytes === 0) return
     this.writeStartedAt = this.now()
     connection.send(this.buffer.takeForWrite(maxWriteBytes), (failure) => this.written(connection, failure))
+    if (connection.pushingBack() && this.connection === connection) {
+      this.writePending = true
+      this.buffer.changed.notify()
+    }
   }
 
   private written(connection: Tcp.OutboundConnection, failure: ConnectionLost | undefined): void {
     // A write of a connection given up on settles nothing: markDown has counted it.
     if (connection !== this.connection) return
     this.writeStartedAt = undefined
+    this.writePending = false
     if (failure !== undefined) {
       // The connection's failure wakes the fiber through onFailure.
       this.buffer.changed.notify()
@@ -215,18 +225,22 @@ export class Forwarder {
           this.tooSlow(`it did not take the rest within ${Duration.format(writeTimeout)} of the source's end`)
         )
       }
-      if (this.writeStartedAt !== undefined && now - this.writeStartedAt >= this.writeTimeoutMillis) {
+      if (this.writePending && this.writeStartedAt !== undefined && now - this.writeStartedAt >= this.writeTimeoutMillis) {
         return Effect.fail(this.tooSlow(`a write did not complete within ${Duration.format(writeTimeout)}`))
       }
       return Effect.succeed("watch")
     })
-    // Nothing in flight and no end to time: wait for an event, with no timer at all.
-    const idle = () => this.writeStartedAt === undefined && !buffer.ended
+    // No write the destination is pushing back on, and no end to time: wait for
+    // an event, with no timer at all. Writes the kernel takes at once (a
+    // destination that keeps up) never wake this fiber.
+    const idle = () => !this.writePending && !buffer.ended
     const waitForActivity = buffer.changed.waitUntil(() => settled() || !idle())
     const watch = Effect.suspend(() => {
       if (idle()) return waitForActivity
       const now = this.now()
-      let deadline = this.writeStartedAt === undefined ? Number.POSITIVE_INFINITY : this.writeStartedAt + this.writeTimeoutMillis
+      let deadline = this.writeStartedAt === undefined || !this.writePending
+        ? Number.POSITIVE_INFINITY
+        : this.writeStartedAt + this.writeTimeoutMillis
       if (flushDeadline !== undefined) deadline = Math.min(deadline, flushDeadline)
       // A write that completes does not wake this: the next check looks at whatever write is in flight then.
       return buffer.changed.waitUntil(settled).pipe(
@@ -244,6 +258,7 @@ export class Forwarder {
     if (this.mode === "connected") this.health.reportDisconnected()
     this.connection = undefined
     this.writeStartedAt = undefined
+    this.writePending = false
     this.options.link.connected = false
     this.options.link.addDropped(this.buffer.abandonWrite())
     this.setMode("down")

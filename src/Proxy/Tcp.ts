@@ -308,6 +308,12 @@ export interface OutboundConnection {
    * kernel has taken all of them, or with the failure if the connection broke.
    */
   readonly send: (chunks: ReadonlyArray<Uint8Array>, done: (failure: ConnectionLost | undefined) => void) => void
+  /**
+   * True while the socket holds written bytes the kernel has not taken: right
+   * after `send`, false means the kernel took them all at once (`done` follows
+   * on the next tick), true means the destination is pushing back.
+   */
+  readonly pushingBack: () => boolean
   /** Why the connection broke (peer closed, reset, error), once it has; undefined while it is sound. */
   readonly failure: () => ConnectionLost | undefined
   /** Calls `listener` once, when the connection breaks. */
@@ -401,6 +407,7 @@ export const connect = (
       write,
       send,
       failure: () => failure,
+      pushingBack: () => socket.writableLength > 0,
       onFailure: (listener: () => void) => {
         if (failure !== undefined) listener()
         else failureListeners.push(listener)
