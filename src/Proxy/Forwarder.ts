@@ -1,4 +1,4 @@
-import { Clock, Duration, Effect, Either, Option } from "effect"
+import { Clock, Duration, Effect, Either, FiberRef, HashMap, Option } from "effect"
 import { maxRedialDelay, redialDelay } from "./Backoff.js"
 import type { ProxyConfig } from "./Config.js"
 import type { Endpoint } from "./Endpoint.js"
@@ -296,8 +296,19 @@ export class Forwarder {
     }).pipe(Effect.scoped, Effect.ensuring(this.markDown()))
   }
 
-  /** Dials, delivers and redials until the source has ended and this destination is done. */
+  /**
+   * Dials, delivers and redials until the source has ended and this destination
+   * is done. Meant to be the whole of a forked fiber: it annotates that fiber's
+   * logs with the destination for good (no `annotateLogs` frame to restore
+   * them, which a long-lived fiber would hold for its whole life), so await it
+   * rather than join it.
+   */
   run(): Effect.Effect<void> {
+    const annotate = FiberRef.update(FiberRef.currentLogAnnotations, HashMap.set<string, unknown>("destination", this.health.name))
+    return Effect.zipRight(annotate, this.redialLoop())
+  }
+
+  private redialLoop(): Effect.Effect<void> {
     return Effect.gen(this, function*() {
     const buffer = this.buffer
     let failures = 0
@@ -321,6 +332,6 @@ export class Forwarder {
       if (buffer.ended) break
     }
     this.options.link.addDropped(buffer.discardQueued())
-    }).pipe(Effect.annotateLogs("destination", this.health.name))
+    })
   }
 }

@@ -1,4 +1,4 @@
-import { Clock, Duration, Effect, Fiber } from "effect"
+import { Clock, Duration, Effect, Fiber, FiberRef, HashMap } from "effect"
 import type * as net from "node:net"
 import type { ProxyConfig } from "./Config.js"
 import type { Drain } from "./Drain.js"
@@ -184,7 +184,10 @@ const summary = (counters: ConnectionCounters): string =>
 /**
  * One accepted connection: the source reader and one forwarder per destination,
  * all in this session's scope. When the scope closes, for whatever reason, every
- * fiber is interrupted and every socket of the connection is closed.
+ * fiber is interrupted and every socket of the connection is closed. Meant to be
+ * the whole of a forked fiber (the listener runs each in its own): it annotates
+ * that fiber's logs for good rather than through an `annotateLogs` frame the
+ * session would hold for its whole life.
  */
 export const runSession = (socket: net.Socket, context: SessionContext): Effect.Effect<void> =>
   Effect.suspend(() => {
@@ -192,6 +195,8 @@ export const runSession = (socket: net.Socket, context: SessionContext): Effect.
     const id = ++proxyCounters.acceptedConnections
     const peer = Tcp.peerOf(socket)
     return Effect.gen(function*() {
+      yield* FiberRef.update(FiberRef.currentLogAnnotations, (annotations) =>
+        annotations.pipe(HashMap.set<string, unknown>("connection", id), HashMap.set<string, unknown>("peer", peer)))
       const openedAt = yield* Clock.currentTimeMillis
       const counters = new ConnectionCounters(
         id,
@@ -216,10 +221,11 @@ export const runSession = (socket: net.Socket, context: SessionContext): Effect.
       // Every forwarder exists before the first byte is read, so none misses any.
       const running = yield* Effect.forEach(forwarders, (forwarder) => Effect.fork(forwarder.run()))
       const reason = yield* readSource(source, fanout, forwarders, context)
-      yield* Fiber.joinAll(running)
+      // Awaited, not joined: a forwarder's log annotations must not become the session's.
+      yield* Fiber.awaitAll(running)
       const closedAt = yield* Clock.currentTimeMillis
       yield* Effect.logInfo(`connection closed (${reason}) after ${Duration.format(Duration.millis(closedAt - openedAt))}: ${summary(counters)}`).pipe(
         Effect.annotateLogs({ bytesIn: counters.bytesReceived, durationMs: closedAt - openedAt })
       )
-    }).pipe(Effect.scoped, Effect.annotateLogs({ connection: id, peer }))
+    }).pipe(Effect.scoped)
   })
