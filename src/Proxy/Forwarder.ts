@@ -1,5 +1,5 @@
 import { Clock, Duration, Effect, Either, FiberRef, HashMap, Option } from "effect"
-import { maxRedialDelay, redialDelay } from "./Backoff.js"
+import { maxRedialDelay, redialDelay, tooSlowRedialDelay } from "./Backoff.js"
 import type { ProxyConfig } from "./Config.js"
 import type { Endpoint } from "./Endpoint.js"
 import type { ConnectError, ConnectionLost } from "./Errors.js"
@@ -327,7 +327,9 @@ export class Forwarder {
       yield* Effect.logDebug(`redialling: ${error.message}`)
       // Once the source has ended, a destination that is down gets no new attempt.
       if (buffer.ended) break
-      const delay = yield* redialDelay(failures)
+      const delay = yield* (error._tag === "DestinationTooSlow"
+        ? tooSlowRedialDelay(this.options.config.writeTimeout)
+        : redialDelay(failures))
       yield* Effect.raceFirst(Effect.sleep(delay), buffer.changed.waitUntil(() => buffer.ended))
       if (buffer.ended) break
     }
