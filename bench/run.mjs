@@ -1,13 +1,15 @@
 // `npm run bench [-- options]`: every scenario of BENCHMARKS.md against the proxy and
 // the plain-Node reference (bench/reference.mjs) in the same run; prints the markdown
-// table and writes bench/results/<name>.json, .md and .svg.
+// table and writes bench/results/<name>.json, .md and .svg; a full run ("latest")
+// also refreshes the table in BENCHMARKS.md.
 //   --quick             tiny sizes (seconds): checks the bench works and bytes verify
 //   --only a,b          a subset of: throughput, latency, many, stalled
 //   --runs N            runs per figure (median and range); default 3 (1 with --quick)
 //   --mib N             MiB per throughput run (default 1024; 16 with --quick)
-//   --out NAME          results file name; default "latest" ("quick" with --quick)
+//   --out NAME          results file name; default "latest" ("quick" with --quick,
+//                       "partial" with --only)
 import { execFileSync } from "node:child_process"
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs"
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { markdownTable, svgPlot } from "./lib/report.mjs"
@@ -34,7 +36,7 @@ for (const name of only) {
   }
 }
 const runs = Number(option("--runs") ?? (quick ? 1 : 3))
-const outName = option("--out") ?? (quick ? "quick" : "latest")
+const outName = option("--out") ?? (quick ? "quick" : only.length === allScenarios.length ? "latest" : "partial")
 const throughputMiB = Number(option("--mib") ?? (quick ? 16 : 1024))
 
 /** The descriptor limit of this process (and so of the proxy it starts). */
@@ -205,5 +207,18 @@ const table = markdownTable(results)
 writeFileSync(path.join(dir, `${outName}.json`), JSON.stringify(results, null, 2) + "\n")
 writeFileSync(path.join(dir, `${outName}.md`), table + "\n")
 writeFileSync(path.join(dir, `${outName}.svg`), svgPlot(results))
+// A full run also refreshes the table in BENCHMARKS.md (between its markers), so the doc shows the latest run.
+const doc = path.join(repoRoot, "BENCHMARKS.md")
+const start = "<!-- bench:table:start -->"
+const end = "<!-- bench:table:end -->"
+if (outName === "latest" && !quick && existsSync(doc)) {
+  const text = readFileSync(doc, "utf8")
+  const from = text.indexOf(start)
+  const to = text.indexOf(end)
+  if (from >= 0 && to > from) {
+    writeFileSync(doc, `${text.slice(0, from + start.length)}\n${table}\n${text.slice(to)}`)
+    log("refreshed the table in BENCHMARKS.md")
+  }
+}
 process.stdout.write(table + "\n")
 log(`done in ${results.durationSeconds} s; wrote bench/results/${outName}.{json,md,svg}`)
