@@ -120,11 +120,21 @@ export class Forwarder {
     return rest
   }
 
-  /** The reader has handed over everything it read: nothing holds the source back now. */
+  /**
+   * The reader has handed over everything it read. The source is paused while a
+   * destination is full, so the reader always catches up right after; what shows
+   * that this destination keeps up is that it has not been full for a while (a
+   * tenth of its patience). Until then the stretch it holds the source back goes
+   * on, so one that reads slower than the source sends is still cut after its
+   * patience, however briefly it holds each chunk.
+   */
   caughtUp(): void {
+    if (this.stalledSince === undefined && !this.onProbation) return
+    const now = this.now()
+    if (now - this.lastFullAt < this.patienceMillis() / 10) return
     this.stalledSince = undefined
     if (!this.onProbation || this.mode !== "connected") return
-    if (this.now() - Math.max(this.connectedAt, this.lastFullAt) >= this.writeTimeoutMillis) this.onProbation = false
+    if (now - Math.max(this.connectedAt, this.lastFullAt) >= this.writeTimeoutMillis) this.onProbation = false
   }
 
   /**
