@@ -182,7 +182,8 @@ export class Forwarder {
     if (connection === undefined || this.writeStartedAt !== undefined || this.buffer.queuedBytes === 0) return
     this.writeStartedAt = this.now()
     connection.send(this.buffer.takeForWrite(maxWriteBytes), (failure) => this.written(connection, failure))
-    if (connection.pushingBack() && this.connection === connection) {
+    // (`send` may already have settled the write, if the connection had failed.)
+    if (this.writeStartedAt !== undefined && this.connection === connection && connection.pushingBack()) {
       this.writePending = true
       this.buffer.changed.notify()
     }
