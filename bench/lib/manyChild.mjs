@@ -4,6 +4,7 @@
 //   node manyChild.mjs sources PORT COUNT FIRST-ID   COUNT sources, one 64-byte message each per second
 import * as net from "node:net"
 import { messageSize, nowMs, nowNs } from "./clock.mjs"
+import { messageFramer } from "./frames.mjs"
 import { histogramAdd, histogramBuckets } from "./stats.mjs"
 
 const [role, ...args] = process.argv.slice(2)
@@ -20,33 +21,17 @@ const runSink = () => {
     open++
     socket.on("error", () => {})
     socket.on("close", () => open--)
-    const carry = Buffer.alloc(messageSize)
-    let filled = 0
     let nextSeq = -1
-    const take = (message) => {
-      const seq = message.readUInt32LE(4)
-      if (nextSeq >= 0 && seq !== nextSeq) outOfOrder++
-      nextSeq = seq + 1
-      messages++
-      histogramAdd(histogram, Number(nowNs() - message.readBigUInt64LE(8)) / 1e6)
-    }
-    socket.on("data", (chunk) => {
-      let at = 0
-      if (filled > 0) {
-        const n = Math.min(messageSize - filled, chunk.length)
-        chunk.copy(carry, filled, 0, n)
-        filled += n
-        at = n
-        if (filled < messageSize) return
-        take(carry)
-        filled = 0
-      }
-      for (; at + messageSize <= chunk.length; at += messageSize) take(chunk.subarray(at, at + messageSize))
-      if (at < chunk.length) {
-        chunk.copy(carry, 0, at)
-        filled = chunk.length - at
-      }
-    })
+    socket.on(
+      "data",
+      messageFramer((message) => {
+        const seq = message.readUInt32LE(4)
+        if (nextSeq >= 0 && seq !== nextSeq) outOfOrder++
+        nextSeq = seq + 1
+        messages++
+        histogramAdd(histogram, Number(nowNs() - message.readBigUInt64LE(8)) / 1e6)
+      })
+    )
   })
   server.listen({ host: "127.0.0.1", port: 0, backlog: 4096 }, () => send({ type: "listening", port: server.address().port }))
   process.on("message", (message) => {

@@ -5,7 +5,8 @@
 //   mode "stall":    accepts and never reads (a stalled destination)
 import * as net from "node:net"
 import { parentPort, workerData } from "node:worker_threads"
-import { messageSize, nowMs, nowNs } from "./clock.mjs"
+import { nowMs, nowNs } from "./clock.mjs"
+import { messageFramer } from "./frames.mjs"
 import { Verifier } from "./pattern.mjs"
 
 const { mode } = workerData
@@ -40,32 +41,16 @@ const onStream = (socket) => {
 }
 
 const onMessages = (socket) => {
-  const carry = Buffer.alloc(messageSize)
-  let filled = 0
   let nextSeq = 0
-  const take = (message) => {
+  const frame = messageFramer((message) => {
     const seq = message.readUInt32LE(0)
     if (seq !== nextSeq) outOfOrder++
     nextSeq = seq + 1
     latenciesMs.push(Number(nowNs() - message.readBigUInt64LE(8)) / 1e6)
-  }
+  })
   socket.on("data", (chunk) => {
     bytes += chunk.length
-    let at = 0
-    if (filled > 0) {
-      const n = Math.min(messageSize - filled, chunk.length)
-      chunk.copy(carry, filled, 0, n)
-      filled += n
-      at = n
-      if (filled < messageSize) return
-      take(carry)
-      filled = 0
-    }
-    for (; at + messageSize <= chunk.length; at += messageSize) take(chunk.subarray(at, at + messageSize))
-    if (at < chunk.length) {
-      chunk.copy(carry, 0, at)
-      filled = chunk.length - at
-    }
+    frame(chunk)
     checkComplete()
   })
 }
