@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect } from "effect"
-import { firstRedialDelay, maxRedialDelay, redialDelay } from "../src/Proxy/Backoff.js"
+import { firstRedialDelay, maxRedialDelay, redialDelay, tooSlowRedialDelay } from "../src/Proxy/Backoff.js"
 
 const samples = (failures: number) =>
   Effect.forEach(Array.from({ length: 200 }), () => Effect.map(redialDelay(failures), Duration.toMillis))
@@ -33,5 +33,17 @@ describe("redial backoff", () => {
   it.effect("is jittered, so connections that lost the same destination do not redial in lockstep", () =>
     Effect.gen(function*() {
       expect(new Set(yield* samples(10)).size).toBeGreaterThan(50)
+    }))
+
+  it.effect("a destination cut for being too slow is redialled after one to two --write-timeouts, jittered", () =>
+    Effect.gen(function*() {
+      const writeTimeout = Duration.seconds(2)
+      const delays = yield* Effect.forEach(Array.from({ length: 200 }), () =>
+        Effect.map(tooSlowRedialDelay(writeTimeout), Duration.toMillis))
+      for (const delay of delays) {
+        expect(delay).toBeGreaterThanOrEqual(2000)
+        expect(delay).toBeLessThanOrEqual(4000)
+      }
+      expect(new Set(delays).size).toBeGreaterThan(50)
     }))
 })

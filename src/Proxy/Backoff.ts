@@ -18,3 +18,14 @@ export const redialDelay = (failures: number): Effect.Effect<Duration.Duration> 
     )
     return Duration.millis(Math.round(step / 2 + (random * step) / 2))
   })
+
+/**
+ * Delay before redialling a destination that was just cut for being too slow:
+ * between one and two `writeTimeout`s (jittered). Each new connection to a
+ * destination that stays stalled swallows what the kernel buffers hold and then
+ * holds the source back for a tenth of `writeTimeout` before it is cut again;
+ * spacing the attempts at least `writeTimeout` apart keeps that under a tenth of
+ * the time, so it costs the others next to nothing.
+ */
+export const tooSlowRedialDelay = (writeTimeout: Duration.Duration): Effect.Effect<Duration.Duration> =>
+  Effect.map(Random.next, (random) => Duration.millis(Math.round(Duration.toMillis(writeTimeout) * (1 + random))))

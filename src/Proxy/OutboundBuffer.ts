@@ -51,7 +51,11 @@ export class OutboundBuffer {
   /** Appends as much of `chunk` as fits; returns the rest (empty when it all fit). */
   appendWithinRoom(chunk: Uint8Array): Uint8Array {
     const fits = Math.min(this.room, chunk.length)
-    if (fits > 0) this.push(fits === chunk.length ? chunk : chunk.subarray(0, fits))
+    if (fits === chunk.length) {
+      this.push(chunk)
+      return released
+    }
+    if (fits > 0) this.push(chunk.subarray(0, fits))
     return chunk.subarray(fits)
   }
 

@@ -232,6 +232,68 @@ export const inbound = (socket: net.Socket): Effect.Effect<InboundConnection, ne
     return { peer, socket, read, close }
   })
 
+/** What a source's socket reports to whoever reads it with `inboundStream`. */
+export interface InboundHandlers {
+  /** Called for every chunk received, in order, synchronously from the socket's event. */
+  readonly onData: (chunk: Uint8Array) => void
+  /**
+   * Called once, after the last `onData`: on EOF or close with no failure, or
+   * with the failure of a socket that broke (everything received before it was
+   * passed to `onData` first).
+   */
+  readonly onEnd: (failure: ConnectionLost | undefined) => void
+}
+
+export interface InboundStream {
+  readonly peer: string
+  readonly socket: net.Socket
+  /** Stops taking data from the kernel (backpressure), until `resume`. */
+  readonly pause: () => void
+  readonly resume: () => void
+  /** Stops reading and closes the socket; safe to repeat. */
+  readonly close: Effect.Effect<void>
+}
+
+/**
+ * Starts reading an accepted socket, handing each chunk to `handlers` as it
+ * arrives: no queue and no fiber between the socket and the reader, because
+ * this is the hot path. The scope closes the socket.
+ */
+export const inboundStream = (
+  socket: net.Socket,
+  handlers: InboundHandlers
+): Effect.Effect<InboundStream, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const peer = peerOf(socket)
+    const close = Effect.sync(() => {
+      socket.destroy()
+    })
+    yield* Effect.addFinalizer(() => close)
+    let ended = false
+    const end = (failure: ConnectionLost | undefined) => {
+      if (ended) return
+      ended = true
+      handlers.onEnd(failure)
+    }
+    socket.on("data", handlers.onData)
+    socket.on("end", () => end(undefined))
+    socket.on("error", (error) => end(new ConnectionLost({ peer, reason: describeSocketError(error) })))
+    socket.on("close", () => end(undefined))
+    if (socket.destroyed) end(undefined)
+    else socket.resume()
+    return {
+      peer,
+      socket,
+      pause: () => {
+        socket.pause()
+      },
+      resume: () => {
+        if (!socket.destroyed) socket.resume()
+      },
+      close
+    }
+  })
+
 // ---------------------------------------------------------------------------
 // Outbound connections (destinations)
 
@@ -240,6 +302,22 @@ export interface OutboundConnection {
   readonly socket: net.Socket
   /** Writes the chunks in order; completes once the kernel has taken all of them. */
   readonly write: (chunks: ReadonlyArray<Uint8Array>) => Effect.Effect<void, ConnectionLost>
+  /**
+   * The hot-path form of `write`, with no Effect per chunk: hands the chunks to
+   * the socket as one corked batch (a single writev) and calls `done` once the
+   * kernel has taken all of them, or with the failure if the connection broke.
+   */
+  readonly send: (chunks: ReadonlyArray<Uint8Array>, done: (failure: ConnectionLost | undefined) => void) => void
+  /**
+   * True while the socket holds written bytes the kernel has not taken: right
+   * after `send`, false means the kernel took them all at once (`done` follows
+   * on the next tick), true means the destination is pushing back.
+   */
+  readonly pushingBack: () => boolean
+  /** Why the connection broke (peer closed, reset, error), once it has; undefined while it is sound. */
+  readonly failure: () => ConnectionLost | undefined
+  /** Calls `listener` once, when the connection breaks. */
+  readonly onFailure: (listener: () => void) => void
   /**
    * Fails when the peer closes, resets or errors. Whatever the peer sends is
    * read and discarded, so its replies never fill a buffer.
@@ -261,9 +339,14 @@ export const connect = (
     const destination = formatEndpoint(endpoint)
     const connected = yield* Deferred.make<void, ConnectError>()
     const lost = yield* Deferred.make<never, ConnectionLost>()
+    let failure: ConnectionLost | undefined
+    const failureListeners: Array<() => void> = []
     const fail = (reason: string) => {
       Deferred.unsafeDone(connected, Effect.fail(new ConnectError({ destination, reason })))
-      Deferred.unsafeDone(lost, Effect.fail(new ConnectionLost({ peer: destination, reason })))
+      if (failure !== undefined) return
+      failure = new ConnectionLost({ peer: destination, reason })
+      Deferred.unsafeDone(lost, Effect.fail(failure))
+      for (const listener of failureListeners.splice(0)) listener()
     }
     const socket = yield* Effect.acquireRelease(
       Effect.sync(() => {
@@ -289,24 +372,27 @@ export const connect = (
         onTimeout: () => new ConnectError({ destination, reason: `no answer within ${Duration.format(timeout)}` })
       })
     )
+    const send = (chunks: ReadonlyArray<Uint8Array>, done: (failure: ConnectionLost | undefined) => void) => {
+      if (!socket.writable) {
+        done(failure ?? new ConnectionLost({ peer: destination, reason: "connection closed" }))
+        return
+      }
+      // One corked batch becomes a single writev; its last callback covers them all.
+      const last = chunks.length - 1
+      if (last > 0) socket.cork()
+      for (let i = 0; i < last; i++) socket.write(chunks[i]!)
+      socket.write(chunks[last]!, (error) => {
+        done(
+          error === null || error === undefined
+            ? undefined
+            : new ConnectionLost({ peer: destination, reason: describeSocketError(error) })
+        )
+      })
+      if (last > 0) socket.uncork()
+    }
     const write = (chunks: ReadonlyArray<Uint8Array>) =>
       Effect.async<void, ConnectionLost>((resume) => {
-        if (!socket.writable) {
-          resume(Effect.fail(new ConnectionLost({ peer: destination, reason: "connection closed" })))
-          return
-        }
-        // One corked batch becomes a single writev; its last callback covers them all.
-        socket.cork()
-        const last = chunks.length - 1
-        for (let i = 0; i < last; i++) socket.write(chunks[i]!)
-        socket.write(chunks[last]!, (error) => {
-          resume(
-            error === null || error === undefined
-              ? Effect.void
-              : Effect.fail(new ConnectionLost({ peer: destination, reason: describeSocketError(error) }))
-          )
-        })
-        socket.uncork()
+        send(chunks, (failure) => resume(failure === undefined ? Effect.void : Effect.fail(failure)))
       })
     const finish = Effect.async<void>((resume) => {
       if (socket.destroyed) return resume(Effect.void)
@@ -315,5 +401,18 @@ export const connect = (
       socket.end()
       return Effect.sync(() => socket.off("close", onClose))
     }).pipe(Effect.timeoutOption(lingerAfterEnd), Effect.asVoid)
-    return { peer: peerOf(socket), socket, write, lost: Deferred.await(lost), finish }
+    return {
+      peer: peerOf(socket),
+      socket,
+      write,
+      send,
+      failure: () => failure,
+      pushingBack: () => socket.writableLength > 0,
+      onFailure: (listener: () => void) => {
+        if (failure !== undefined) listener()
+        else failureListeners.push(listener)
+      },
+      lost: Deferred.await(lost),
+      finish
+    }
   })

@@ -1,0 +1,225 @@
+// `npm run bench [-- options]`: every scenario of BENCHMARKS.md against the proxy and
+// the plain-Node reference (bench/reference.mjs) in the same run; prints the markdown
+// table and writes bench/results/<name>.json, .md and .svg; a full run ("latest")
+// also refreshes the table in BENCHMARKS.md.
+//   --quick             tiny sizes (seconds): checks the bench works and bytes verify
+//   --only a,b          a subset of: throughput, latency, many, stalled
+//   --runs N            runs per figure (median and range); default 3 (1 with --quick)
+//   --mib N             MiB per throughput run (default 1024; 16 with --quick)
+//   --out NAME          results file name; default "latest" ("quick" with --quick,
+//                       "partial" with --only)
+import { execFileSync } from "node:child_process"
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { markdownTable, svgPlot } from "./lib/report.mjs"
+import { repoRoot } from "./lib/servers.mjs"
+import { summarize } from "./lib/stats.mjs"
+import { latencyRun } from "./scenarios/latency.mjs"
+import { manyRun } from "./scenarios/many.mjs"
+import { stalledRun } from "./scenarios/stalled.mjs"
+import { throughputRun } from "./scenarios/throughput.mjs"
+
+const args = process.argv.slice(2)
+const flag = (name) => args.includes(name)
+const option = (name) => {
+  const at = args.indexOf(name)
+  return at >= 0 ? args[at + 1] : undefined
+}
+const quick = flag("--quick")
+const allScenarios = ["throughput", "latency", "many", "stalled"]
+const only = (option("--only") ?? allScenarios.join(",")).split(",")
+for (const name of only) {
+  if (!allScenarios.includes(name)) {
+    console.error(`unknown scenario ${name}; choose from ${allScenarios.join(", ")}`)
+    process.exit(2)
+  }
+}
+const runs = Number(option("--runs") ?? (quick ? 1 : 3))
+const outName = option("--out") ?? (quick ? "quick" : only.length === allScenarios.length ? "latest" : "partial")
+const throughputMiB = Number(option("--mib") ?? (quick ? 16 : 1024))
+
+/** The descriptor limit of this process (and so of the proxy it starts). */
+const openFilesLimit = () => {
+  const match = /^Max open files\s+(\d+|unlimited)/m.exec(readFileSync("/proc/self/limits", "utf8"))
+  return match === null || match[1] === "unlimited" ? Number.POSITIVE_INFINITY : Number(match[1])
+}
+const targetSources = 10_000
+/** Each source costs the proxy 3 descriptors (1 in, 2 out); keep some for everything else. */
+const largestSourcesThatFit = Math.min(targetSources, Math.floor((openFilesLimit() - 500) / 3 / 500) * 500)
+
+const sizes = quick
+  ? {
+    throughputBytes: throughputMiB * 1024 * 1024,
+    destinations: [1, 2, 4],
+    latency: { count: 50, intervalMs: 10 },
+    manyCounts: [50],
+    manyDurationMs: 2000,
+    stalled: { writeTimeout: "500ms", beforeMs: 500, settleMs: 500, afterMs: 1000 }
+  }
+  : {
+    throughputBytes: throughputMiB * 1024 * 1024,
+    destinations: [1, 2, 4],
+    latency: { count: 1000, intervalMs: 10 },
+    // 1,000 and the largest count that fits the descriptor limit (10,000 where it allows).
+    manyCounts: [...new Set([Math.min(1000, largestSourcesThatFit), largestSourcesThatFit])].filter((count) => count > 0),
+    manyDurationMs: 10_000,
+    stalled: { writeTimeout: "2s", beforeMs: 2000, settleMs: 1000, afterMs: 5000 }
+  }
+
+const loadAverage = () => os.loadavg().map((l) => l.toFixed(2)).join(" ")
+const commit = () => {
+  try {
+    const head = execFileSync("git", ["rev-parse", "--short", "HEAD"], { cwd: repoRoot }).toString().trim()
+    const dirty = execFileSync("git", ["status", "--porcelain", "--", "src"], { cwd: repoRoot }).toString().trim()
+    return dirty === "" ? head : `${head}+uncommitted src changes`
+  } catch {
+    return "unknown"
+  }
+}
+const machine = {
+  cpus: os.cpus().length,
+  cpuModel: os.cpus()[0]?.model.trim() ?? "unknown",
+  memoryGB: Math.round(os.totalmem() / 1e9),
+  node: process.version,
+  platform: `${os.type()} ${os.release()}`,
+  openFilesLimit: openFilesLimit(),
+  loadBefore: loadAverage(),
+  loadAfter: "",
+  commit: commit()
+}
+
+const rows = []
+const notes = []
+const raw = {}
+const log = (text) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${text}\n`)
+
+/** Runs `run(kind)` for each kind, `times` times, interleaved so load hits every kind alike. */
+const repeat = async (label, kinds, times, run) => {
+  const results = Object.fromEntries(kinds.map((kind) => [kind, []]))
+  for (let i = 0; i < times; i++) {
+    for (const kind of kinds) {
+      log(`${label}: ${kind} run ${i + 1}/${times}`)
+      results[kind].push(await run(kind))
+    }
+  }
+  raw[label] = results
+  return results
+}
+
+const figure = (scenario, name, results, pick, digits, extra = {}) => {
+  const of = (kind) => (results[kind] && results[kind].length > 0 ? summarize(results[kind].map(pick)) : undefined)
+  rows.push({ scenario, figure: name, digits, proxy: of("proxy"), reference: of("reference"), ceiling: of("ceiling"), ...extra })
+}
+
+const started = Date.now()
+
+if (only.includes("throughput")) {
+  for (const n of sizes.destinations) {
+    const scenario = `throughput 1→${n}`
+    const results = await repeat(scenario, ["ceiling", "reference", "proxy"], runs, (kind) =>
+      throughputRun(kind, n, sizes.throughputBytes))
+    figure(scenario, "MB/s (sum over destinations)", results, (r) => r.mbPerSecond, 0)
+    figure(scenario, "CPU seconds of the fan-out process", results, (r) => r.cpuSeconds, 2)
+    figure(scenario, "peak RSS, MB", results, (r) => r.peakRssMB, 0)
+  }
+  notes.push(
+    `Throughput: ${sizes.throughputBytes / 2 ** 20} MiB from one source, every byte verified at every destination; MB = 10^6 bytes.`
+  )
+}
+
+if (only.includes("latency")) {
+  const { count, intervalMs } = sizes.latency
+  const scenario = `latency 1→2, ${1000 / intervalMs} msg/s`
+  const results = await repeat(scenario, ["reference", "proxy"], runs, (kind) => latencyRun(kind, 2, count, intervalMs))
+  figure(scenario, "p50 latency, ms", results, (r) => r.p50Ms, 3)
+  figure(scenario, "p99 latency, ms", results, (r) => r.p99Ms, 3)
+  figure(scenario, "max latency, ms", results, (r) => r.maxMs, 3)
+  notes.push(`Latency: ${count} messages of 64 bytes, one every ${intervalMs} ms, one-way, to each of 2 destinations.`)
+}
+
+if (only.includes("many")) {
+  for (const count of sizes.manyCounts) {
+    const scenario = `many sources ${count}×2`
+    const results = await repeat(scenario, ["reference", "proxy"], count > 2000 ? 1 : runs, (kind) =>
+      manyRun(kind, count, sizes.manyDurationMs))
+    figure(scenario, "destination connections up", results, (r) => r.destinationConnections, 0, { noRatio: true })
+    figure(scenario, "messages delivered / sent", results, (r) => r.messagesDelivered / r.messagesSent, 4, { noRatio: true })
+    figure(scenario, "p99 latency, ms", results, (r) => r.p99Ms, 1)
+    figure(scenario, "CPU % of one core", results, (r) => r.cpuPercent, 1)
+    figure(scenario, "RSS, MB", results, (r) => r.rssMB, 0)
+    figure(scenario, "RSS per source connection, KB", results, (r) => r.rssPerConnectionKB, 1)
+    for (const kind of ["reference", "proxy"]) {
+      const bad = results[kind].find((r) => r.messagesDelivered !== r.messagesSent || r.outOfOrder !== 0 || r.established !== count)
+      if (bad) notes.push(`many sources ${count}×2, ${kind}: ${bad.established} connected, ${bad.messagesDelivered} of ${bad.messagesSent} messages delivered, ${bad.outOfOrder} out of order.`)
+    }
+    if (count < targetSources && count === largestSourcesThatFit) {
+      const proxy = results.proxy.at(-1)
+      const factor = targetSources / count
+      notes.push(
+        `${targetSources.toLocaleString("en")} sources do not fit this machine's descriptor limit (${machine.openFilesLimit} per process; the proxy needs 3 per source), so the largest count that fits, ${count.toLocaleString("en")}, was run. ` +
+          `EXTRAPOLATED linearly to ${targetSources.toLocaleString("en")}×2 from that run: proxy CPU ≈ ${(proxy.cpuPercent * factor).toFixed(0)} % of one core, ` +
+          `RSS ≈ ${Math.round(proxy.idleRssMB + (proxy.rssPerConnectionKB * targetSources) / 1000)} MB.`
+      )
+    }
+  }
+  notes.push(
+    `Many sources: each source sends a 64-byte message per second for ${sizes.manyDurationMs / 1000} s, spread evenly over the second; the largest count runs once.`
+  )
+}
+
+if (only.includes("stalled")) {
+  const options = sizes.stalled
+  const scenario = "stalled destination 1→3"
+  const results = await repeat(scenario, ["reference", "proxy"], runs, (kind) => stalledRun(kind, true, options))
+  const baseline = await repeat("healthy only 1→2 (timed)", ["proxy"], runs, (kind) => stalledRun(kind, false, options))
+  figure(scenario, `MB/s to the 2 healthy ones, first ${options.writeTimeout} (before the cut)`, results, (r) => r.beforeMBps, 0)
+  figure(scenario, `MB/s to the 2 healthy ones, after --write-timeout ${options.writeTimeout}`, results, (r) => r.afterMBps, 0)
+  rows.push({
+    scenario,
+    figure: "after-cut MB/s / MB/s with only the 2 healthy ones (proxy)",
+    digits: 2,
+    noRatio: true,
+    proxy: summarize(results.proxy.map((r, i) => r.afterMBps / (baseline.proxy[i]?.afterMBps ?? Number.NaN)))
+  })
+  figure(scenario, "peak RSS, MB", results, (r) => r.peakRssMB, 0)
+  notes.push(
+    `Stalled: one destination accepts and never reads; the proxy runs with --write-timeout ${options.writeTimeout}. "After" is measured from ${options.settleMs} ms past the timeout for ${options.afterMs / 1000} s. The reference has no timeout: it stalls for good.`
+  )
+}
+
+machine.loadAfter = loadAverage()
+const results = {
+  date: new Date().toISOString().slice(0, 16).replace("T", " ") + " UTC",
+  durationSeconds: Math.round((Date.now() - started) / 1000),
+  machine,
+  settings: { mode: quick ? "quick" : "full", runs, only, sizes, proxyCommand: "node --import tsx src/main.ts proxy" },
+  rows,
+  notes: [
+    ...notes,
+    "The proxy runs as its own process: `node --import tsx src/main.ts proxy --listen 127.0.0.1:0 --dest ...` (TypeScript is compiled when loaded; run time is plain node)."
+  ],
+  raw
+}
+
+const dir = path.join(repoRoot, "bench", "results")
+mkdirSync(dir, { recursive: true })
+const table = markdownTable(results)
+writeFileSync(path.join(dir, `${outName}.json`), JSON.stringify(results, null, 2) + "\n")
+writeFileSync(path.join(dir, `${outName}.md`), table + "\n")
+writeFileSync(path.join(dir, `${outName}.svg`), svgPlot(results))
+// A full run also refreshes the table in BENCHMARKS.md (between its markers), so the doc shows the latest run.
+const doc = path.join(repoRoot, "BENCHMARKS.md")
+const start = "<!-- bench:table:start -->"
+const end = "<!-- bench:table:end -->"
+if (outName === "latest" && !quick && existsSync(doc)) {
+  const text = readFileSync(doc, "utf8")
+  const from = text.indexOf(start)
+  const to = text.indexOf(end)
+  if (from >= 0 && to > from) {
+    writeFileSync(doc, `${text.slice(0, from + start.length)}\n${table}\n${text.slice(to)}`)
+    log("refreshed the table in BENCHMARKS.md")
+  }
+}
+process.stdout.write(table + "\n")
+log(`done in ${results.durationSeconds} s; wrote bench/results/${outName}.{json,md,svg}`)

@@ -1,0 +1,36 @@
+// 1 source -> N destinations, `totalBytes` through, every byte verified at every sink.
+// kind "ceiling" wires the source straight to the sinks: what the harness alone can do.
+import { cpuSeconds, peakRss } from "../lib/procstat.mjs"
+import { startServer } from "../lib/servers.mjs"
+import { within } from "../lib/stats.mjs"
+import { startSink, startSource } from "../lib/threads.mjs"
+
+export const throughputRun = async (kind, destinations, totalBytes) => {
+  const sinks = await Promise.all(Array.from({ length: destinations }, () => startSink("stream")))
+  const ports = sinks.map((sink) => sink.port)
+  const server = kind === "ceiling" ? undefined : await startServer(kind, ports)
+  const source = startSource({ mode: "stream", ports: server ? [server.port] : ports, totalBytes })
+  try {
+    const cpuBefore = server ? cpuSeconds(server.pid) : Number.NaN
+    const completions = sinks.map((sink) => sink.complete(totalBytes))
+    const { at: startedAt } = await source.started
+    const done = await within(Promise.all(completions), 300_000, `${kind} 1->${destinations}: all bytes at the sinks`)
+    const endedAt = Math.max(...done.map((d) => d.at))
+    await within(source.sent, 30_000, "source finished")
+    const cpu = server ? cpuSeconds(server.pid) - cpuBefore : Number.NaN
+    const peak = server ? peakRss(server.pid) : Number.NaN
+    const reports = await Promise.all(sinks.map((sink) => sink.report()))
+    const verified = reports.every((r) => r.bytes === totalBytes && r.mismatches === 0 && r.connections === 1)
+    if (!verified) throw new Error(`${kind} 1->${destinations}: bytes did not verify: ${JSON.stringify(reports.map(({ bytes, mismatches, connections }) => ({ bytes, mismatches, connections })))}`)
+    return {
+      mbPerSecond: (destinations * totalBytes) / (endedAt - startedAt) / 1000,
+      cpuSeconds: cpu,
+      peakRssMB: peak / 1e6,
+      verifiedBytes: reports.reduce((sum, r) => sum + r.bytes, 0)
+    }
+  } finally {
+    await source.close()
+    await server?.stop()
+    await Promise.all(sinks.map((sink) => sink.close()))
+  }
+}
