@@ -3,6 +3,7 @@ import { Command, ValidationError } from "@effect/cli"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
 import { Cause, Console, Data, Effect, Exit, Layer, Logger } from "effect"
 import { demoCommand, fakeDestinationCommand, fakeSourceCommand } from "./Cli/FakeCommands.js"
+import { defaultPrintingLogger } from "./Cli/LogFormatOption.js"
 import { proxyCommand } from "./Cli/ProxyCommand.js"
 
 const root = Command.make("socket-proxy").pipe(
@@ -27,7 +28,7 @@ const reportFailure = (error: { readonly _tag: string; readonly message?: string
 
 const main = cli(process.argv).pipe(
   Effect.catchAll(reportFailure),
-  Effect.provide(Layer.merge(NodeContext.layer, Logger.logFmt))
+  Effect.provide(Layer.merge(NodeContext.layer, Logger.replace(Logger.defaultLogger, defaultPrintingLogger)))
 )
 
 NodeRuntime.runMain(main, {

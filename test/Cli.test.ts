@@ -77,6 +77,28 @@ const badConfigs: ReadonlyArray<BadConfig> = [
     mentions: ["--connect-timeout", "\"5\""]
   },
   {
+    name: "--metrics with a bad address",
+    args: ["proxy", ...listenAnywhere, ...someDestination, "--metrics", "localhost:http"],
+    mentions: ["--metrics", "localhost:http"]
+  },
+  {
+    name: "SOCKET_PROXY_METRICS out of range",
+    args: ["proxy", ...listenAnywhere, ...someDestination],
+    env: { SOCKET_PROXY_METRICS: "70000" },
+    mentions: ["SOCKET_PROXY_METRICS", "70000"]
+  },
+  {
+    name: "--log-format xml",
+    args: ["proxy", ...listenAnywhere, ...someDestination, "--log-format", "xml"],
+    mentions: ["--log-format", "\"xml\"", "pretty, logfmt, json"]
+  },
+  {
+    name: "SOCKET_PROXY_LOG_FORMAT=xml",
+    args: ["proxy", ...listenAnywhere, ...someDestination],
+    env: { SOCKET_PROXY_LOG_FORMAT: "xml" },
+    mentions: ["SOCKET_PROXY_LOG_FORMAT", "xml"]
+  },
+  {
     name: "an unknown flag",
     args: ["proxy", ...listenAnywhere, ...someDestination, "--no-such-flag"],
     mentions: ["--no-such-flag"]
@@ -101,6 +123,17 @@ describe("cli: bad configuration exits non-zero with one line on stderr", () => 
       expectConfigError(exit, [address, "address already in use"])
       expect(exit.code, transcript(exit)).toBe(1)
       expect(taken.connections).toHaveLength(0)
+    }))
+})
+
+describe("cli: the metrics address", () => {
+  it.scopedLive("already in use: exit 1, one line naming it", () =>
+    Effect.gen(function*() {
+      const taken = yield* destination()
+      const address = `${loopback}:${taken.port}`
+      const exit = yield* runCli(["proxy", ...listenAnywhere, ...someDestination, "--metrics", address])
+      expectConfigError(exit, [address, "metrics", "address already in use"])
+      expect(exit.code, transcript(exit)).toBe(1)
     }))
 })
 

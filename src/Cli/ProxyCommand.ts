@@ -3,6 +3,7 @@ import { Duration, Effect, Layer, Option } from "effect"
 import { defaults, resolveProxyConfig, settingNames } from "../Proxy/Config.js"
 import * as Proxy from "../Proxy/Proxy.js"
 import { formatBytes } from "../Proxy/Units.js"
+import { logFormatOption, withLogFormat } from "./LogFormatOption.js"
 import { logLevelOption, withLogLevel } from "./LogLevelOption.js"
 
 
@@ -54,11 +55,27 @@ const buffer = textOption(
   "Bytes held per destination of each source while that destination is slow or down (64KiB, 1MiB, ...). " +
     fallsBackTo(settingNames.bufferBytes.env, formatBytes(defaults.bufferBytes))
 )
+const metrics = textOption(
+  "metrics",
+  "PORT|HOST:PORT",
+  "Serve /metrics (Prometheus) and /healthz over HTTP here: PORT binds every interface, 127.0.0.1:PORT loopback only. " +
+    fallsBackTo(settingNames.metrics.env, "off")
+)
 
 /** `proxy`: run the proxy until SIGINT/SIGTERM. Flags win over `SOCKET_PROXY_*` env variables. */
 export const proxyCommand = Command.make(
   "proxy",
-  { listen, dest, connectTimeout, writeTimeout, idleTimeout, buffer, logLevel: logLevelOption },
+  {
+    listen,
+    dest,
+    connectTimeout,
+    writeTimeout,
+    idleTimeout,
+    buffer,
+    metrics,
+    logLevel: logLevelOption,
+    logFormat: logFormatOption
+  },
   (options) =>
     Effect.flatMap(
       resolveProxyConfig({
@@ -67,8 +84,9 @@ export const proxyCommand = Command.make(
         connectTimeout: Option.getOrUndefined(options.connectTimeout),
         writeTimeout: Option.getOrUndefined(options.writeTimeout),
         idleTimeout: Option.getOrUndefined(options.idleTimeout),
-        bufferBytes: Option.getOrUndefined(options.buffer)
+        bufferBytes: Option.getOrUndefined(options.buffer),
+        metrics: Option.getOrUndefined(options.metrics)
       }),
       (config) => Layer.launch(Proxy.layer(config))
-    ).pipe(withLogLevel(options.logLevel))
+    ).pipe(withLogFormat(options.logFormat), withLogLevel(options.logLevel))
 ).pipe(Command.withDescription("Run the fan-out proxy: every source that connects is forwarded to every destination."))

@@ -22,6 +22,8 @@ export interface ProxyConfig {
   readonly bufferBytes: number
   /** On shutdown, how long open connections get to flush before they are cut. */
   readonly drainTimeout: Duration.Duration
+  /** Where to serve `/metrics` and `/healthz`; none by default. */
+  readonly metrics: ListenAddress | undefined
 }
 
 export const defaults = {
@@ -30,7 +32,8 @@ export const defaults = {
   idleTimeout: Duration.minutes(30),
   bufferBytes: 1024 * 1024,
   // Leaves room inside the 5 s a service manager usually grants after SIGTERM.
-  drainTimeout: Duration.seconds(3)
+  drainTimeout: Duration.seconds(3),
+  metrics: undefined
 } as const
 
 /** Each setting's command-line flag and environment variable, for lookups and messages. */
@@ -40,7 +43,8 @@ export const settingNames = {
   connectTimeout: { flag: "--connect-timeout", env: "SOCKET_PROXY_CONNECT_TIMEOUT" },
   writeTimeout: { flag: "--write-timeout", env: "SOCKET_PROXY_WRITE_TIMEOUT" },
   idleTimeout: { flag: "--idle-timeout", env: "SOCKET_PROXY_IDLE_TIMEOUT" },
-  bufferBytes: { flag: "--buffer", env: "SOCKET_PROXY_BUFFER" }
+  bufferBytes: { flag: "--buffer", env: "SOCKET_PROXY_BUFFER" },
+  metrics: { flag: "--metrics", env: "SOCKET_PROXY_METRICS" }
 } as const
 
 type SettingKey = keyof typeof settingNames
@@ -54,6 +58,7 @@ export interface ProxySettingsText {
   readonly writeTimeout?: string | undefined
   readonly idleTimeout?: string | undefined
   readonly bufferBytes?: string | undefined
+  readonly metrics?: string | undefined
 }
 
 interface Given {
@@ -141,7 +146,8 @@ export const resolveProxyConfig = (
     writeTimeout: optionalSetting("writeTimeout", text.writeTimeout, positiveDuration, defaults.writeTimeout),
     idleTimeout: optionalSetting("idleTimeout", text.idleTimeout, parseDuration, defaults.idleTimeout),
     bufferBytes: optionalSetting("bufferBytes", text.bufferBytes, positiveSize, defaults.bufferBytes),
-    drainTimeout: Effect.succeed(defaults.drainTimeout)
+    drainTimeout: Effect.succeed(defaults.drainTimeout),
+    metrics: optionalSetting<ListenAddress | undefined>("metrics", text.metrics, parseListenAddress, undefined)
   })
 
 /** The whole configuration from the environment alone: the contract of the app this replaces. */

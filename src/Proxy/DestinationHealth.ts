@@ -21,6 +21,12 @@ export class DestinationHealth {
   connected = 0
   delivered = 0
   dropped = 0
+  /** Attempts to connect that failed (refused, timed out, unresolvable), over all connections. */
+  connectFailures = 0
+  /** Connections established again after a failure of the same source's link. */
+  reconnects = 0
+  /** Connections the proxy cut because the destination held the source back too long. */
+  writeStallsCut = 0
   private downSince = 0
   /** A failure was logged and no recovery since. */
   private failureLogged = false

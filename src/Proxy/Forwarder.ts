@@ -213,7 +213,7 @@ export const forward = (options: ForwarderOptions): Effect.Effect<void> => {
       const lastedAWhile = now - state.connectedAt >= Duration.toMillis(maxRedialDelay)
       failures = error._tag === "ConnectionLost" && lastedAWhile ? 1 : failures + 1
       if (error._tag === "DestinationTooSlow") state.onProbation = true
-      yield* health.reportDown(error._tag === "DestinationTooSlow" ? "too slow" : "down", error.reason)
+      yield* link.reportDown(error)
       yield* Effect.logDebug(`redialling: ${error.message}`)
       // Once the source has ended, a destination that is down gets no new attempt.
       if (buffer.ended) break

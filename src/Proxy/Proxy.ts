@@ -7,7 +7,11 @@ import type { Endpoint } from "./Endpoint.js"
 import { DestinationHealth } from "./DestinationHealth.js"
 import { Drain } from "./Drain.js"
 import type { InvalidConfig, ListenError, MissingConfig } from "./Errors.js"
+import { FiberCounter } from "./FiberCounter.js"
 import { acceptLoop } from "./Listener.js"
+import { serveMetrics } from "./MetricsServer.js"
+import { registerProxy } from "./ProxyMetrics.js"
+import { Readiness } from "./Readiness.js"
 import type { ProxyStats } from "./Stats.js"
 import { ProxyCounters } from "./Stats.js"
 import * as Tcp from "./Tcp.js"
@@ -15,6 +19,8 @@ import * as Tcp from "./Tcp.js"
 export interface ProxyService {
   /** The address actually bound: with `--listen 0` this holds the port the OS chose. */
   readonly address: Endpoint
+  /** Where `/metrics` and `/healthz` are served, when `metrics` was configured. */
+  readonly metricsAddress: Endpoint | undefined
   /** A snapshot of the live counters. */
   readonly stats: Effect.Effect<ProxyStats>
 }
@@ -33,12 +39,18 @@ export const make = (config: ProxyConfig): Effect.Effect<ProxyService, ListenErr
       config.destinations.map((destination) => new DestinationHealth(formatEndpoint(destination)))
     )
     const drain = new Drain()
-    // Finalizers run in reverse: the listener (which destroys any socket still
-    // open) goes last, after the sessions have been drained and then interrupted.
+    const readiness = new Readiness()
+    const fibers = new FiberCounter()
+    yield* registerProxy(counters, fibers)
+    // Finalizers run in reverse: the metrics server (503 while draining) and then
+    // the listener (which destroys any socket still open) go last, after the
+    // sessions have been drained and then interrupted.
+    const metricsAddress = config.metrics === undefined ? undefined : yield* serveMetrics(config.metrics, readiness)
     const listener = yield* Tcp.listen(config.listen)
     const sessions = yield* FiberSet.make()
     yield* Effect.addFinalizer(() =>
       Effect.gen(function*() {
+        readiness.state = "draining"
         yield* listener.stopAccepting
         const open = yield* FiberSet.size(sessions)
         yield* Effect.logInfo(`shutting down: draining ${open} connection(s)`)
@@ -51,12 +63,17 @@ export const make = (config: ProxyConfig): Effect.Effect<ProxyService, ListenErr
       })
     )
     const context = { config, counters, drain }
-    yield* Effect.forkScoped(acceptLoop(listener, sessions, context))
+    // Every fiber of the proxy's data path descends from the accept loop, so this counts them all.
+    yield* Effect.supervised(Effect.forkScoped(acceptLoop(listener, sessions, context)), fibers)
     const address = listener.address
+    if (metricsAddress !== undefined) {
+      yield* Effect.logInfo(`metrics and health on http://${formatEndpoint(metricsAddress)} (/metrics, /healthz)`)
+    }
     yield* Effect.logInfo(
       `listening on ${formatEndpoint(address)}, forwarding to ${config.destinations.map(formatEndpoint).join(", ")}`
     )
-    return { address, stats: Effect.sync(() => counters.snapshot()) }
+    readiness.state = "ready"
+    return { address, metricsAddress, stats: Effect.sync(() => counters.snapshot()) }
   })
 
 /** The proxy as a Layer: listening once built, shut down cleanly when its scope closes. */

@@ -111,7 +111,7 @@ export const runSession = (socket: net.Socket, context: SessionContext): Effect.
         proxyCounters
       )
       proxyCounters.open.set(id, counters)
-      yield* Effect.addFinalizer(() => Effect.sync(() => proxyCounters.open.delete(id)))
+      yield* Effect.addFinalizer(() => proxyCounters.release(counters))
       yield* Effect.logInfo("connection opened")
 
       const feed = yield* PubSub.bounded<FeedItem>(feedCapacity)
@@ -124,7 +124,7 @@ export const runSession = (socket: net.Socket, context: SessionContext): Effect.
       })
       const closedAt = yield* Clock.currentTimeMillis
       yield* Effect.logInfo(`connection closed (${reason}) after ${Duration.format(Duration.millis(closedAt - openedAt))}: ${summary(counters)}`).pipe(
-        Effect.annotateLogs({ bytesIn: counters.bytesReceived, durationMs: closedAt - openedAt })
+        Effect.annotateLogs({ bytesIn: counters.bytesReceived, durationMs: closedAt - openedAt, links: counters.linkTotals() })
       )
     }).pipe(Effect.scoped, Effect.annotateLogs({ connection: id, peer }))
   })

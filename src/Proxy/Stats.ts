@@ -1,4 +1,6 @@
+import { Clock, Effect, Metric } from "effect"
 import type { DestinationHealth, DestinationState } from "./DestinationHealth.js"
+import { sessionDurationSeconds } from "./MetricNames.js"
 import { OutboundBuffer } from "./OutboundBuffer.js"
 
 /** One destination of one source connection. */
@@ -43,13 +45,43 @@ export interface ProxyStats {
   readonly destinations: ReadonlyArray<DestinationStats>
 }
 
+/** Why a link's connection attempt or connection ended, as the forwarder saw it. */
+export interface LinkFailure {
+  readonly _tag: "ConnectError" | "ConnectionLost" | "DestinationTooSlow"
+  readonly reason: string
+}
+
 /** Live counters of one destination of one connection; also feeds the destination's totals. */
 export class LinkCounters {
-  connected = false
   delivered = 0
   dropped = 0
+  private isConnected = false
+  /** A failure was reported and no connection came up since: the next one is a reconnect. */
+  private failedSinceConnected = false
 
   constructor(readonly health: DestinationHealth, readonly buffer: OutboundBuffer) {}
+
+  get connected(): boolean {
+    return this.isConnected
+  }
+
+  set connected(connected: boolean) {
+    if (connected && !this.isConnected && this.failedSinceConnected) {
+      this.failedSinceConnected = false
+      this.health.reconnects++
+    }
+    this.isConnected = connected
+  }
+
+  /** Counts the failure by kind, then lets the destination decide what to log. */
+  reportDown(failure: LinkFailure): Effect.Effect<void> {
+    return Effect.suspend(() => {
+      this.failedSinceConnected = true
+      if (failure._tag === "ConnectError") this.health.connectFailures++
+      if (failure._tag === "DestinationTooSlow") this.health.writeStallsCut++
+      return this.health.reportDown(failure._tag === "DestinationTooSlow" ? "too slow" : "down", failure.reason)
+    })
+  }
 
   addDelivered(bytes: number): void {
     this.delivered += bytes
@@ -93,6 +125,16 @@ export class ConnectionCounters {
     this.totals.bytesReceived += bytes
   }
 
+  /** Per destination, what became of this connection's bytes: the "connection closed" log's `links`. */
+  linkTotals(): ReadonlyArray<{ destination: string; delivered: number; dropped: number; buffered: number }> {
+    return this.links.map((link) => ({
+      destination: link.health.name,
+      delivered: link.delivered,
+      dropped: link.dropped,
+      buffered: link.buffer.heldBytes
+    }))
+  }
+
   snapshot(): ConnectionStats {
     return {
       id: this.id,
@@ -104,13 +146,24 @@ export class ConnectionCounters {
   }
 }
 
+export type RefusalReason = "max_connections" | "not_allowed"
+
 /** The proxy's counters: open connections by id, and every destination's health. */
 export class ProxyCounters {
   acceptedConnections = 0
   bytesReceived = 0
+  readonly refused: Record<RefusalReason, number> = { max_connections: 0, not_allowed: 0 }
   readonly open = new Map<number, ConnectionCounters>()
 
   constructor(readonly destinations: ReadonlyArray<DestinationHealth>) {}
+
+  /** A connection is gone: forget it, and record how long it lasted (once per connection, not per chunk). */
+  release(connection: ConnectionCounters): Effect.Effect<void> {
+    return Effect.flatMap(Clock.currentTimeMillis, (now) => {
+      this.open.delete(connection.id)
+      return Metric.update(sessionDurationSeconds, Math.max(0, now - connection.openedAt) / 1000)
+    })
+  }
 
   snapshot(): ProxyStats {
     return {

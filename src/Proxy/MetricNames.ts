@@ -1,0 +1,59 @@
+import { Metric, MetricBoundaries } from "effect"
+
+/**
+ * The metrics the proxy exposes, as Effect `Metric`s, under the exact names
+ * operators and the team's tools rely on. Most are filled from the proxy's
+ * plain counters at scrape time (see `ProxyMetrics.ts`), so the data path pays
+ * nothing for them; only the session duration is observed as it happens, once
+ * per connection.
+ */
+const counter = (name: string, description: string) => Metric.counter(name, { description, incremental: true })
+
+export const connectionsAccepted = counter("socket_proxy_connections_accepted_total", "Source connections accepted")
+export const connectionsOpen = Metric.gauge("socket_proxy_connections_open", {
+  description: "Source connections open now"
+})
+/** Tagged `reason`: `max_connections` or `not_allowed`. */
+export const connectionsRefused = counter(
+  "socket_proxy_connections_refused_total",
+  "Source connections closed at accept: over --max-connections, or from outside --allow"
+)
+export const bytesReceived = counter("socket_proxy_bytes_received_total", "Bytes received from all sources")
+
+// Tagged `destination` ("host:port" as configured):
+export const bytesDelivered = counter("socket_proxy_bytes_delivered_total", "Bytes whose write to the destination completed")
+export const bytesDropped = counter(
+  "socket_proxy_bytes_dropped_total",
+  "Bytes the destination missed: evicted while it was down, or lost with a broken connection"
+)
+export const bytesBuffered = Metric.gauge("socket_proxy_bytes_buffered", {
+  description: "Bytes held for the destination now, over all source connections"
+})
+export const destinationUp = Metric.gauge("socket_proxy_destination_up", {
+  description: "1 if the latest attempt to reach the destination worked, 0 if it failed; absent until first tried"
+})
+export const destinationConnectionsOpen = Metric.gauge("socket_proxy_destination_connections_open", {
+  description: "Connections to the destination open now (one per connected source)"
+})
+export const destinationConnectFailures = counter(
+  "socket_proxy_destination_connect_failures_total",
+  "Attempts to connect to the destination that failed"
+)
+export const destinationReconnects = counter(
+  "socket_proxy_destination_reconnects_total",
+  "Connections to the destination established again after a failure"
+)
+export const destinationWriteStallsCut = counter(
+  "socket_proxy_destination_write_stalls_cut_total",
+  "Connections to the destination cut because it held the source back longer than --write-timeout"
+)
+
+export const sessionDurationSeconds = Metric.histogram(
+  "socket_proxy_session_duration_seconds",
+  // 10 ms up to about a week, each bucket 4 times the last.
+  MetricBoundaries.exponential({ start: 0.01, factor: 4, count: 14 }),
+  "How long source connections lasted, in seconds"
+)
+export const fibersActive = Metric.gauge("socket_proxy_fibers_active", {
+  description: "Live fibers of the proxy (accept loop, sessions, forwarders and their helpers); for leak checks"
+})

@@ -1,0 +1,124 @@
+import { Effect, Metric } from "effect"
+import { globalValue } from "effect/GlobalValue"
+import type { Scope } from "effect"
+import type { FiberCounter } from "./FiberCounter.js"
+import * as M from "./MetricNames.js"
+import type { ProxyCounters, RefusalReason } from "./Stats.js"
+
+/**
+ * Feeds a running proxy's plain counters (`Stats.ts`, `DestinationHealth.ts`)
+ * into the Effect metrics of `MetricNames.ts`, at scrape time: the data path
+ * only ever bumps integers, and the cost of metrics is paid once per scrape.
+ *
+ * Effect's metric registry is one per process, so every proxy running in the
+ * process registers here and a scrape reports their sum: counters grow by what
+ * each proxy added since the last scrape; gauges are set to the total over the
+ * proxies running now (so a proxy that stopped no longer counts).
+ */
+class MetricsFeed {
+  /** Counter values already added to the Effect metrics, by series. */
+  private readonly reported = new Map<string, number>()
+
+  constructor(readonly counters: ProxyCounters, readonly fibers: FiberCounter) {}
+
+  /** Adds to `counter` what `total` grew by since the last scrape. */
+  private catchUp(key: string, counter: Metric.Metric.Counter<number>, total: number): Effect.Effect<void> {
+    const previous = this.reported.get(key)
+    const delta = total - (previous ?? 0)
+    // The first scrape shows every series, at 0 if need be, so a dashboard never has to guess.
+    if (delta <= 0 && previous !== undefined) return Effect.void
+    this.reported.set(key, total)
+    return Metric.incrementBy(counter, delta)
+  }
+
+  counterUpdates(): ReadonlyArray<Effect.Effect<void>> {
+    const c = this.counters
+    const updates = [
+      this.catchUp("accepted", M.connectionsAccepted, c.acceptedConnections),
+      this.catchUp("received", M.bytesReceived, c.bytesReceived),
+      ...(Object.keys(c.refused) as Array<RefusalReason>).map((reason) =>
+        this.catchUp(`refused ${reason}`, Metric.tagged(M.connectionsRefused, "reason", reason), c.refused[reason])
+      )
+    ]
+    for (const health of c.destinations) {
+      const tagged = (metric: Metric.Metric.Counter<number>) => Metric.tagged(metric, "destination", health.name)
+      const at = (what: string) => `${what} ${health.name}`
+      updates.push(
+        this.catchUp(at("delivered"), tagged(M.bytesDelivered), health.delivered),
+        this.catchUp(at("dropped"), tagged(M.bytesDropped), health.dropped),
+        this.catchUp(at("connect failures"), tagged(M.destinationConnectFailures), health.connectFailures),
+        this.catchUp(at("reconnects"), tagged(M.destinationReconnects), health.reconnects),
+        this.catchUp(at("stalls cut"), tagged(M.destinationWriteStallsCut), health.writeStallsCut)
+      )
+    }
+    return updates
+  }
+}
+
+const feeds = globalValue(Symbol.for("socket-proxy/ProxyMetrics/feeds"), () => new Set<MetricsFeed>())
+
+/** Makes this proxy's counters part of every scrape for as long as the scope is open. */
+export const registerProxy = (
+  counters: ProxyCounters,
+  fibers: FiberCounter
+): Effect.Effect<void, never, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.sync(() => {
+      const feed = new MetricsFeed(counters, fibers)
+      feeds.add(feed)
+      return feed
+    }),
+    // A last catch-up, so what a stopping proxy counted is not lost.
+    (feed) => Effect.all(feed.counterUpdates(), { discard: true }).pipe(Effect.zipRight(Effect.sync(() => feeds.delete(feed))))
+  ).pipe(Effect.asVoid)
+
+/** Sums per destination name over every running proxy. */
+const byDestination = (pick: (health: ProxyCounters["destinations"][number]) => number | undefined) => {
+  const totals = new Map<string, number>()
+  for (const feed of feeds) {
+    for (const health of feed.counters.destinations) {
+      const value = pick(health)
+      if (value !== undefined) totals.set(health.name, (totals.get(health.name) ?? 0) + value)
+    }
+  }
+  return totals
+}
+
+const setTagged = (gauge: Metric.Metric.Gauge<number>, totals: Map<string, number>) =>
+  Effect.forEach(totals, ([destination, value]) => Metric.set(Metric.tagged(gauge, "destination", destination), value), {
+    discard: true
+  })
+
+/** Brings every metric up to date with the running proxies' counters; run it just before a scrape. */
+export const refreshMetrics: Effect.Effect<void> = Effect.suspend(() => {
+  let open = 0
+  let fibers = 0
+  const buffered = new Map<string, number>()
+  const updates: Array<Effect.Effect<void>> = []
+  for (const feed of feeds) {
+    open += feed.counters.open.size
+    fibers += feed.fibers.active
+    for (const connection of feed.counters.open.values()) {
+      for (const link of connection.links) {
+        buffered.set(link.health.name, (buffered.get(link.health.name) ?? 0) + link.buffer.heldBytes)
+      }
+    }
+    updates.push(...feed.counterUpdates())
+  }
+  for (const feed of feeds) {
+    for (const health of feed.counters.destinations) if (!buffered.has(health.name)) buffered.set(health.name, 0)
+  }
+  // "up" wins over "down" when two running proxies share a destination name.
+  const up = new Map<string, number>()
+  for (const [name, count] of byDestination((health) => (health.state === "unknown" ? undefined : health.state === "up" ? 1 : 0))) {
+    up.set(name, count > 0 ? 1 : 0)
+  }
+  return Effect.all([
+    ...updates,
+    Metric.set(M.connectionsOpen, open),
+    Metric.set(M.fibersActive, fibers),
+    setTagged(M.bytesBuffered, buffered),
+    setTagged(M.destinationConnectionsOpen, byDestination((health) => health.connected)),
+    setTagged(M.destinationUp, up)
+  ], { discard: true })
+})
