@@ -19,6 +19,8 @@ export interface Child {
   readonly send: (message: unknown) => void
   /** Signals the whole process group; a no-op once it exited. */
   readonly signal: (signal: NodeJS.Signals) => void
+  /** Signals the process spawned only, as a service manager would (tsx relays it to the proxy). */
+  readonly signalLeader: (signal: NodeJS.Signals) => void
   readonly exit: () => { readonly code: number | null; readonly signal: NodeJS.Signals | null } | undefined
   /** The last lines of stderr, for failure messages. */
   readonly stderrTail: () => string
@@ -83,6 +85,9 @@ export const spawnChild = (options: ChildOptions): Effect.Effect<Child> =>
         } catch {
           // Already gone.
         }
+      },
+      signalLeader: (signal) => {
+        if (exit === undefined) child.kill(signal)
       },
       exit: () => exit,
       stderrTail: () => stderr

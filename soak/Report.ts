@@ -17,9 +17,10 @@ export const formatReport = (report: SoakReport, shape: { readonly sources: numb
     `${mbps(ledger.bytesDelivered / Math.max(1, seconds))} delivered across all destinations`,
     `integrity:   ${report.failures.length === 0 ? "OK" : "FAILED"}: ${ledger.linksChecked} links checked byte by byte, ` +
     `${ledger.linksExact} of them exact (nothing dropped, no destination fault); ${ledger.violations.length} violations`,
-    `accounting:  received ${ledger.bytesReceived} B = delivered ${ledger.bytesDelivered} B + dropped ${ledger.bytesDropped} B ` +
-    `(summed over destinations: ${shape.destinations} x received = ${shape.destinations * ledger.bytesReceived} B); buffered at close: 0 on every link` +
-    (report.metrics ? "" : " (links not reported: the proxy has no --log-format json)"),
+    `accounting:  every closed source connection balanced per destination: received = delivered + dropped + buffered (0 at close); ` +
+    `over the run: received ${ledger.bytesReceived} B; over ${shape.destinations} destinations delivered ${ledger.bytesDelivered} B + dropped ${ledger.bytesDropped} B ` +
+    `= ${ledger.bytesDelivered + ledger.bytesDropped} B = ${shape.destinations} x received` +
+    (report.metrics ? "" : " (links not reported: the proxy has no --log-format json)") + "\n",
     `             ${report.unverifiableSources} source connections ended with a killed proxy (no counts to balance)`,
     `recovery:    data flowed again to every live destination at most ${Duration.format(report.maxRecovery)} after a round's faults`,
     `leaks:       sockets ${report.baseline.sockets} idle at start, ${report.final.sockets} at the end; fibers ${report.baseline.fibers ?? "?"} -> ${

@@ -139,7 +139,8 @@ export const runSoak = (options: SoakOptions): Effect.Effect<SoakReport, never, 
       generation: 0,
       child: undefined as Child | undefined,
       port: 0,
-      metricsPort: yield* freePort,
+      /** 0 until the first run reports the port it bound; restarts come back on it. */
+      metricsPort: 0,
       listening: false,
       /** "connection opened" lines of this run of the proxy. */
       opened: 0,
@@ -161,6 +162,8 @@ export const runSoak = (options: SoakOptions): Effect.Effect<SoakReport, never, 
         changed.notify()
         return
       }
+      const metrics = parsed.message.match(/^metrics and health on http:\/\/\S*:(\d+)/)
+      if (metrics !== null) proxy.metricsPort = Number(metrics[1])
       if (parsed.message === "connection opened") proxy.opened++
       const closed = connectionClosed(parsed)
       if (closed === undefined) return
@@ -546,7 +549,8 @@ export const runSoak = (options: SoakOptions): Effect.Effect<SoakReport, never, 
 
     const checkLeaks = (round: string) =>
       Effect.gen(function*() {
-        const allowed = baseline.fibers === undefined
+        // Until the warm-up has measured what a connection needs, fibers are not judged.
+        const allowed = baseline.fibers === undefined || baseline.fibersPerConnection === 0
           ? undefined
           : () => Math.ceil(baseline.fibers! + openSources().length * baseline.fibersPerConnection * 1.5 + 50)
         yield* poll(
@@ -760,7 +764,7 @@ export const runSoak = (options: SoakOptions): Effect.Effect<SoakReport, never, 
     if (failures.length === 0) {
       // A clean shutdown: SIGTERM drains and exits 0.
       stopping.proxy = true
-      proxy.child?.signal("SIGTERM")
+      proxy.child?.signalLeader("SIGTERM")
       const exited = yield* changed.waitUntil(() => proxy.child?.exit() !== undefined).pipe(
         Effect.timeoutOption(Duration.sum(Duration.seconds(10), options.loadMargin))
       )

@@ -4,6 +4,7 @@
  * any integrity violation, unbalanced counter or leak. `SEED=...` replays a run's
  * fault schedule.
  */
+import { NodeRuntime } from "@effect/platform-node"
 import { Duration, Effect } from "effect"
 import { parseArgs } from "node:util"
 import { newSeed } from "./FaultSchedule.js"
@@ -16,8 +17,8 @@ const { values } = parseArgs({
     sources: { type: "string", default: "200" },
     destinations: { type: "string", default: "3" },
     seed: { type: "string" },
-    rate: { type: "string", default: "10" },
-    payload: { type: "string", default: "200" },
+    rate: { type: "string", default: "5" },
+    payload: { type: "string", default: "100" },
     margin: { type: "string", default: "10" }
   }
 })
@@ -42,13 +43,8 @@ const program = Effect.gen(function*() {
     log: (line) => console.log(`[${new Date().toISOString().slice(11, 19)}] ${line}`)
   })
   console.log(formatReport(report, { sources: groups * Math.ceil(sources / groups), destinations }))
-  return report.failures.length === 0 ? 0 : 1
+  if (report.failures.length > 0) process.exitCode = 1
 }).pipe(Effect.scoped)
 
-Effect.runPromise(program).then(
-  (code) => process.exit(code),
-  (error: unknown) => {
-    console.error(error)
-    process.exit(70)
-  }
-)
+// runMain: Ctrl-C interrupts the soak, and its scope SIGKILLs every process it started.
+NodeRuntime.runMain(program)
