@@ -446,14 +446,29 @@ export const runSoak = (options: SoakOptions): Effect.Effect<SoakReport, never, 
           }
           return lacking
         }
-        yield* waitFor(
-          () => missing().length === 0 || proxy.unexpectedExit !== undefined,
-          bound,
-          () =>
-            `round ${round}: data did not flow again within ${Duration.format(bound)} (README: redialled destinations receive within 2s, a stalled one is cut after --write-timeout ${Duration.format(options.writeTimeout)}; plus ${Duration.format(options.loadMargin)} for load; this run of the proxy has logged ${proxy.opened} connections opened): ${missing().join("; ")}`
+        const flowed = yield* changed.waitUntil(() => missing().length === 0 || proxy.unexpectedExit !== undefined).pipe(
+          Effect.timeoutOption(bound)
         )
+        if (flowed._tag === "None") {
+          // Say what the proxy thinks of each destination: down and not redialled, or connected and not delivering.
+          const metrics = yield* proxyMetrics
+          const view = destinations.map((d) => {
+            const labels = { destination: destinationName(d.index) }
+            const open = metrics?.get(metricKey("socket_proxy_destination_connections_open", labels))
+            const reconnects = metrics?.get(metricKey("socket_proxy_destination_reconnects_total", labels))
+            return `destination ${d.index}: ${open ?? "?"} connections open, ${reconnects ?? "?"} reconnects`
+          })
+          return yield* fail(
+            `round ${round}: data did not flow again within ${Duration.format(bound)} (README: redialled destinations receive within 2s, a stalled one is cut after --write-timeout ${
+              Duration.format(options.writeTimeout)
+            }; plus ${Duration.format(options.loadMargin)} for load; this run of the proxy has logged ${proxy.opened} connections opened): ${
+              missing().join("; ")
+            }. The proxy's view: ${view.join("; ")}`
+          )
+        }
         if (proxy.unexpectedExit !== undefined) return yield* fail(proxy.unexpectedExit)
         if (round > 0) maxRecovery = Math.max(maxRecovery, Date.now() - since)
+        return Duration.millis(Date.now() - since)
       })
 
     const checkIntegrity = (round: string) =>
@@ -704,6 +719,7 @@ export const runSoak = (options: SoakOptions): Effect.Effect<SoakReport, never, 
           stallMs: Duration.toMillis(options.writeTimeout) * 2
         })
         log(`round ${rounds}: ${faults.map(describeFault).join("; ")}`)
+        const roundStarted = Date.now()
         yield* Effect.all(faults.map(apply), { concurrency: "unbounded", discard: true })
         // Groups that were killed are back: wait for them to be connected again.
         yield* waitFor(
@@ -712,12 +728,16 @@ export const runSoak = (options: SoakOptions): Effect.Effect<SoakReport, never, 
           () => `round ${rounds}: only ${openSources().length} of ${total} sources reconnected`
         )
         // A restarted proxy is a cold start for every source (the README states no bound): as long as the warm-up.
-        yield* checkFlow(
+        const faultsDone = Date.now()
+        const flowing = yield* checkFlow(
           rounds,
           faults.some((f) => f.kind === "kill-proxy") ? Duration.sum(Duration.seconds(30), options.loadMargin) : recoveryBound
         )
         yield* checkIntegrity(`round ${rounds}`)
         yield* checkLeaks(`round ${rounds}`)
+        log(
+          `round ${rounds}: ${total} sources connected ${Duration.format(Duration.millis(faultsDone - roundStarted))} after the faults began; data flowing to all ${options.destinations} destinations ${Duration.format(flowing)} later; integrity and leak checks passed`
+        )
       }
       // The end: every source half-closes; everything must be delivered, balanced and released.
       log("soak: stopping every source")
