@@ -17,12 +17,15 @@ export const formatReport = (report: SoakReport, shape: { readonly sources: numb
     `${mbps(ledger.bytesDelivered / Math.max(1, seconds))} delivered across all destinations`,
     `integrity:   ${report.failures.length === 0 ? "OK" : "FAILED"}: ${ledger.linksChecked} links checked byte by byte, ` +
     `${ledger.linksExact} of them exact (nothing dropped, no destination fault); ${ledger.violations.length} violations`,
-    `accounting:  every closed source connection balanced per destination: received = delivered + dropped + buffered (0 at close); ` +
-    `over the run: received ${ledger.bytesReceived} B; over ${shape.destinations} destinations delivered ${ledger.bytesDelivered} B + dropped ${ledger.bytesDropped} B ` +
-    `= ${ledger.bytesDelivered + ledger.bytesDropped} B = ${shape.destinations} x received` +
-    (report.metrics ? "" : " (links not reported: the proxy has no --log-format json)") + "\n",
+    `accounting:  received ${ledger.bytesReceived} B from the sources; over ${shape.destinations} destinations delivered ${ledger.bytesDelivered} B + dropped ${ledger.bytesDropped} B` +
+    (ledger.bytesDelivered + ledger.bytesDropped === shape.destinations * ledger.bytesReceived
+      ? ` = ${shape.destinations} x received; every link balanced, 0 buffered at close`
+      : ` ≠ ${shape.destinations} x received: see the violations`) +
+    (report.metrics ? "" : " (links not reported: the proxy has no --log-format json)"),
     `             ${report.unverifiableSources} source connections ended with a killed proxy (no counts to balance)`,
-    `recovery:    data flowed again to every live destination at most ${Duration.format(report.maxRecovery)} after a round's faults`,
+    `recovery:    after a round's faults, sources already connected flowed again to every live destination within ${
+      Duration.format(report.maxRecovery)
+    } at worst; every source, new connections included, within ${Duration.format(report.maxColdStart)}`,
     `leaks:       sockets ${report.baseline.sockets} idle at start, ${report.final.sockets} at the end; fibers ${report.baseline.fibers ?? "?"} -> ${
       report.final.fibers ?? "?"
     }; memory ${mib(report.baseline.rssBytes)} loaded -> ${mib(report.final.rssBytes)} idle at the end`,
