@@ -99,6 +99,22 @@ const badConfigs: ReadonlyArray<BadConfig> = [
     mentions: ["SOCKET_PROXY_LOG_FORMAT", "xml"]
   },
   {
+    name: "--allow with a bad block",
+    args: ["proxy", ...listenAnywhere, ...someDestination, "--allow", "10.0.0.0/33"],
+    mentions: ["--allow", "10.0.0.0/33"]
+  },
+  {
+    name: "SOCKET_PROXY_MAX_CONNECTIONS=0",
+    args: ["proxy", ...listenAnywhere, ...someDestination],
+    env: { SOCKET_PROXY_MAX_CONNECTIONS: "0" },
+    mentions: ["SOCKET_PROXY_MAX_CONNECTIONS", "\"0\""]
+  },
+  {
+    name: "--drain-timeout without a unit",
+    args: ["proxy", ...listenAnywhere, ...someDestination, "--drain-timeout", "5"],
+    mentions: ["--drain-timeout", "\"5\""]
+  },
+  {
     name: "an unknown flag",
     args: ["proxy", ...listenAnywhere, ...someDestination, "--no-such-flag"],
     mentions: ["--no-such-flag"]
@@ -126,6 +142,26 @@ describe("cli: bad configuration exits non-zero with one line on stderr", () => 
     }))
 })
 
+describe("cli: proxy --help", () => {
+  it.scopedLive("lists every operations flag with its environment variable", () =>
+    Effect.gen(function*() {
+      const exit = yield* runCli(["proxy", "--help"])
+      const help = stripAnsi(exit.stdout)
+      for (const text of [
+        "--metrics",
+        "SOCKET_PROXY_METRICS",
+        "--log-format",
+        "SOCKET_PROXY_LOG_FORMAT",
+        "--max-connections",
+        "SOCKET_PROXY_MAX_CONNECTIONS",
+        "--allow",
+        "SOCKET_PROXY_ALLOW",
+        "--drain-timeout",
+        "SOCKET_PROXY_DRAIN_TIMEOUT"
+      ]) expect(help, transcript(exit)).toContain(text)
+    }))
+})
+
 describe("cli: the metrics address", () => {
   it.scopedLive("already in use: exit 1, one line naming it", () =>
     Effect.gen(function*() {
@@ -134,6 +170,23 @@ describe("cli: the metrics address", () => {
       const exit = yield* runCli(["proxy", ...listenAnywhere, ...someDestination, "--metrics", address])
       expectConfigError(exit, [address, "metrics", "address already in use"])
       expect(exit.code, transcript(exit)).toBe(1)
+    }))
+})
+
+describe("cli: limits from the environment", () => {
+  it.scopedLive("SOCKET_PROXY_ALLOW refuses a source outside it, and logs the refusal with its address", () =>
+    Effect.gen(function*() {
+      const d = yield* destination()
+      const proxy = yield* spawnCli(["proxy", ...listenAnywhere, "--dest", `${loopback}:${d.port}`], {
+        env: { SOCKET_PROXY_ALLOW: "10.0.0.0/8" }
+      })
+      const port = yield* listeningPort(proxy)
+      const s = yield* source(port)
+      const peer = `${loopback}:${s.socket.localPort}`
+      yield* s.until(() => s.isClosed())
+      const line = yield* proxy.waitForLine(/refused a connection \(source not in --allow\)/)
+      expect(line.input).toContain(`peer=${peer}`)
+      expect(d.connections).toHaveLength(0)
     }))
 })
 

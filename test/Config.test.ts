@@ -56,7 +56,57 @@ describe("settingNames and defaults", () => {
     expect(millis(defaults.writeTimeout)).toBe(5_000)
     expect(millis(defaults.idleTimeout)).toBe(30 * 60_000)
     expect(defaults.bufferBytes).toBe(1024 * 1024)
+    expect(millis(defaults.drainTimeout)).toBe(5_000)
+    expect(defaults.metrics).toBeUndefined()
+    expect(defaults.maxConnections).toBeUndefined()
+    expect(defaults.allow).toBeUndefined()
   })
+})
+
+describe("operations settings", () => {
+  it.effect("reads --metrics, --max-connections, --allow and --drain-timeout from flags", () =>
+    Effect.gen(function*() {
+      const config = yield* resolve({
+        ...requiredFlags,
+        metrics: "127.0.0.1:9100",
+        maxConnections: "500",
+        allow: "10.0.0.0/8, 192.168.1.7, fd00::/8, [::1]/128",
+        drainTimeout: "20s"
+      })
+      expect(config.metrics).toStrictEqual({ host: "127.0.0.1", port: 9100 })
+      expect(config.maxConnections).toBe(500)
+      expect(config.allow).toStrictEqual([
+        { family: "ipv4", network: "10.0.0.0", prefix: 8 },
+        { family: "ipv4", network: "192.168.1.7", prefix: 32 },
+        { family: "ipv6", network: "fd00::", prefix: 8 },
+        { family: "ipv6", network: "::1", prefix: 128 }
+      ])
+      expect(millis(config.drainTimeout)).toBe(20_000)
+    }))
+
+  it.effect("reads them from SOCKET_PROXY_* too, and a bare metrics port binds every interface", () =>
+    Effect.gen(function*() {
+      const config = yield* resolve({}, {
+        ...legacyEnv,
+        SOCKET_PROXY_METRICS: "9100",
+        SOCKET_PROXY_MAX_CONNECTIONS: "3",
+        SOCKET_PROXY_ALLOW: "127.0.0.0/8",
+        SOCKET_PROXY_DRAIN_TIMEOUT: "0"
+      })
+      expect(config.metrics).toStrictEqual({ port: 9100 })
+      expect(config.maxConnections).toBe(3)
+      expect(config.allow).toStrictEqual([{ family: "ipv4", network: "127.0.0.0", prefix: 8 }])
+      expect(millis(config.drainTimeout)).toBe(0)
+    }))
+
+  it.effect("leaves them off by default", () =>
+    Effect.gen(function*() {
+      const config = yield* resolve({}, legacyEnv)
+      expect(config.metrics).toBeUndefined()
+      expect(config.maxConnections).toBeUndefined()
+      expect(config.allow).toBeUndefined()
+      expect(millis(config.drainTimeout)).toBe(5_000)
+    }))
 })
 
 describe("proxyConfigFromEnv", () => {
@@ -214,7 +264,17 @@ describe("resolveProxyConfig", () => {
       { key: "writeTimeout", value: "5x", flags: { writeTimeout: "5x" } },
       { key: "idleTimeout", value: "-1s", flags: { idleTimeout: "-1s" } },
       { key: "bufferBytes", value: "1XB", flags: { bufferBytes: "1XB" } },
-      { key: "bufferBytes", value: "-5", flags: { bufferBytes: "-5" } }
+      { key: "bufferBytes", value: "-5", flags: { bufferBytes: "-5" } },
+      { key: "metrics", value: "localhost:http", flags: { metrics: "localhost:http" } },
+      { key: "maxConnections", value: "0", flags: { maxConnections: "0" } },
+      { key: "maxConnections", value: "1.5", flags: { maxConnections: "1.5" } },
+      { key: "maxConnections", value: "many", flags: { maxConnections: "many" } },
+      { key: "allow", value: "10.0.0.0/33", flags: { allow: "10.0.0.0/33" } },
+      { key: "allow", value: "10.1.0.0/8", flags: { allow: "10.1.0.0/8" } },
+      { key: "allow", value: "127.0.0.1/8, ::1, nonsense", flags: { allow: "127.0.0.1/8, ::1, nonsense" } },
+      { key: "allow", value: "fd00::1/8", flags: { allow: "fd00::1/8" } },
+      { key: "allow", value: ",", flags: { allow: "," } },
+      { key: "drainTimeout", value: "5", flags: { drainTimeout: "5" } }
     ]
 
     for (const { flags, key, value } of cases) {

@@ -1,6 +1,8 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { formatEndpoint } from "../src/Proxy/Endpoint.js"
+import { serveMetrics } from "../src/Proxy/MetricsServer.js"
+import { Readiness } from "../src/Proxy/Readiness.js"
 import { destination, freePort, loopback, pattern, source } from "./support/Peers.js"
 import { httpGet, sample, scrape, scrapeUntil } from "./support/Scrape.js"
 import { startProxy, statsUntil } from "./support/TestProxy.js"
@@ -85,7 +87,7 @@ describe("/metrics", () => {
       expect(sample(samples, `socket_proxy_bytes_delivered_total{destination="${name}"}`)).toBe(6)
     }))
 
-  it.scopedLive("is Prometheus text format 0.0.4 with the agreed names, and nothing else but Effect's own fiber metrics", () =>
+  it.scopedLive("is Prometheus text format 0.0.4 with exactly the agreed names", () =>
     Effect.gen(function*() {
       const d = yield* destination()
       const proxy = yield* startProxy([d.endpoint], metricsOnLoopback)
@@ -101,8 +103,7 @@ describe("/metrics", () => {
       const names = new Set(
         reply.body.split("\n").filter((line) => line.startsWith("# TYPE ")).map((line) => line.split(" ")[2]!)
       )
-      const ours = [...names].filter((name) => !name.startsWith("effect_fiber_")).sort()
-      expect(ours).toEqual([
+      expect([...names].sort()).toEqual([
         "socket_proxy_bytes_buffered",
         "socket_proxy_bytes_delivered_total",
         "socket_proxy_bytes_dropped_total",
@@ -129,6 +130,17 @@ describe("/healthz", () => {
       const health = yield* httpGet(metricsPort(proxy), "/healthz")
       expect(health).toMatchObject({ status: 200, body: "ok\n" })
       expect((yield* httpGet(metricsPort(proxy), "/nope")).status).toBe(404)
+    }))
+
+  it.scopedLive("is 503 while starting and while draining, 200 only when ready", () =>
+    Effect.gen(function*() {
+      const readiness = new Readiness()
+      const { port } = yield* serveMetrics({ host: loopback, port: 0 }, readiness)
+      expect(yield* httpGet(port, "/healthz")).toMatchObject({ status: 503, body: "starting\n" })
+      readiness.state = "ready"
+      expect(yield* httpGet(port, "/healthz")).toMatchObject({ status: 200, body: "ok\n" })
+      readiness.state = "draining"
+      expect(yield* httpGet(port, "/healthz")).toMatchObject({ status: 503, body: "draining\n" })
     }))
 
   it.scopedLive("a metrics address in use is a ListenError naming it", () =>

@@ -8,7 +8,7 @@ import { Duration, Effect } from "effect"
 import type { CliProcess } from "./support/Cli.js"
 import { listeningPort, nonEmptyLines, spawnCli } from "./support/Cli.js"
 import { destination, loopback, pattern, source } from "./support/Peers.js"
-import { httpGet, httpGetOrGone, sample, scrapeUntil } from "./support/Scrape.js"
+import { httpGet, httpGetOrGone, sample, scrape, scrapeUntil } from "./support/Scrape.js"
 
 const listenAnywhere = ["--listen", `${loopback}:0`] as const
 const metricsAnywhere = ["--metrics", `${loopback}:0`] as const
@@ -58,45 +58,77 @@ describe("--log-format json", () => {
     }))
 })
 
+/**
+ * A proxy process whose only destination does not read (it holds the drain open
+ * until the test releases it), and a source that sent 8 MiB: returns once the
+ * proxy holds bytes it could not hand to the destination.
+ */
+const proxyHoldingBytes = (drainTimeout: string, seed: number) =>
+  Effect.gen(function*() {
+    const d = yield* destination({ stalled: true })
+    const name = `${loopback}:${d.port}`
+    const proxy = yield* spawnCli([
+      "proxy",
+      ...listenAnywhere,
+      ...metricsAnywhere,
+      "--dest",
+      name,
+      "--buffer",
+      "16MiB",
+      "--write-timeout",
+      "60s",
+      "--drain-timeout",
+      drainTimeout
+    ])
+    const http = yield* metricsPort(proxy)
+    const port = yield* listeningPort(proxy)
+    expect(yield* httpGet(http, "/healthz")).toMatchObject({ status: 200, body: "ok\n" })
+    const s = yield* source(port)
+    const data = pattern(8 * 1024 * 1024, seed)
+    yield* s.write(data)
+    const buffered = `socket_proxy_bytes_buffered{destination="${name}"}`
+    yield* scrapeUntil(
+      http,
+      (m) => m.get("socket_proxy_bytes_received_total") === data.length && (m.get(buffered) ?? 0) > 0
+    )
+    return { d, proxy, http, s, data, buffered }
+  })
+
 describe("drain on SIGTERM", () => {
   it.scopedLive("/healthz is 200 while serving, 503 while draining; held bytes still flush, then exit 0", () =>
     Effect.gen(function*() {
-      // A destination that does not read holds the drain open until the test releases it.
-      const d = yield* destination({ stalled: true })
-      const name = `${loopback}:${d.port}`
-      const proxy = yield* spawnCli([
-        "proxy",
-        ...listenAnywhere,
-        ...metricsAnywhere,
-        "--dest",
-        name,
-        "--buffer",
-        "16MiB",
-        "--write-timeout",
-        "60s"
-      ])
-      const http = yield* metricsPort(proxy)
-      const port = yield* listeningPort(proxy)
-      expect(yield* httpGet(http, "/healthz")).toMatchObject({ status: 200, body: "ok\n" })
-      const s = yield* source(port)
-      const data = pattern(8 * 1024 * 1024, 9)
-      yield* s.write(data)
-      // The proxy has read it all, and holds what the kernel would not take for the destination.
-      yield* scrapeUntil(
-        http,
-        (m) => m.get("socket_proxy_bytes_received_total") === data.length && (m.get(`socket_proxy_bytes_buffered{destination="${name}"}`) ?? 0) > 0
-      )
+      const { buffered, d, data, http, proxy } = yield* proxyHoldingBytes("60s", 9)
       yield* proxy.kill("SIGTERM")
       // Until the proxy handles the signal it still answers 200; then 503 until the drain ends.
       let health = yield* httpGetOrGone(http, "/healthz")
       while (health?.status === 200) health = yield* httpGetOrGone(http, "/healthz")
       expect(health).toMatchObject({ status: 503, body: "draining\n" })
-      const drainingScrape = yield* scrapeUntil(http, () => true)
-      expect(sample(drainingScrape, `socket_proxy_bytes_buffered{destination="${name}"}`)).toBeGreaterThan(0)
+      expect(sample(yield* scrape(http), buffered)).toBeGreaterThan(0)
       yield* d.release
-      const exit = yield* proxy.waitForExit(Duration.seconds(10))
+      const exit = yield* proxy.waitForExit(Duration.seconds(20))
       expect(exit.code, exit.stderr).toBe(0)
       yield* d.until(() => d.connections[0]?.ended === true)
       expect(d.connections[0]!.data().equals(data)).toBe(true)
+    }))
+})
+
+describe("--drain-timeout", () => {
+  it.scopedLive("a destination that never takes the rest holds the exit back for the drain timeout, no longer; exit 0", () =>
+    Effect.gen(function*() {
+      const { d, data, proxy, s } = yield* proxyHoldingBytes("1500ms", 10)
+      const signalledAt = Date.now()
+      yield* proxy.kill("SIGTERM")
+      const exit = yield* proxy.waitForExit(Duration.seconds(20))
+      const took = Date.now() - signalledAt
+      expect(exit.code, exit.stderr).toBe(0)
+      expect(exit.stdout).toMatch(/shutdown: closing 1 connection\(s\) that did not finish flushing/)
+      // It waited for the drain timeout, and then did not wait for --write-timeout (60 s) or the 5 s default.
+      expect(took).toBeGreaterThanOrEqual(1400)
+      expect(took).toBeLessThan(4500)
+      // The source was closed, the destination's connection too (it sees that once it reads again).
+      yield* s.until(() => s.isClosed())
+      yield* d.release
+      yield* d.until(() => d.connections[0]?.closed === true)
+      expect(d.connections[0]!.bytes).toBeLessThan(data.length)
     }))
 })

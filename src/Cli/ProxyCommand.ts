@@ -61,6 +61,25 @@ const metrics = textOption(
   "Serve /metrics (Prometheus) and /healthz over HTTP here: PORT binds every interface, 127.0.0.1:PORT loopback only. " +
     fallsBackTo(settingNames.metrics.env, "off")
 )
+const maxConnections = textOption(
+  "max-connections",
+  "N",
+  "Sources connected at once; more are closed at accept, logged and counted. " +
+    fallsBackTo(settingNames.maxConnections.env, "no limit")
+)
+const allow = textOption(
+  "allow",
+  "CIDR[,CIDR...]",
+  "Only sources in these address blocks may connect (10.0.0.0/8, 192.168.1.7, fd00::/8); IPv4 blocks also match " +
+    "IPv4-mapped IPv6 sources. Others are closed at accept, logged and counted. " +
+    fallsBackTo(settingNames.allow.env, "everyone")
+)
+const drainTimeout = textOption(
+  "drain-timeout",
+  "DURATION",
+  "On SIGTERM/SIGINT, how long open connections get to flush before everything is closed. " +
+    fallsBackTo(settingNames.drainTimeout.env, Duration.format(defaults.drainTimeout))
+)
 
 /** `proxy`: run the proxy until SIGINT/SIGTERM. Flags win over `SOCKET_PROXY_*` env variables. */
 export const proxyCommand = Command.make(
@@ -73,6 +92,9 @@ export const proxyCommand = Command.make(
     idleTimeout,
     buffer,
     metrics,
+    maxConnections,
+    allow,
+    drainTimeout,
     logLevel: logLevelOption,
     logFormat: logFormatOption
   },
@@ -85,7 +107,10 @@ export const proxyCommand = Command.make(
         writeTimeout: Option.getOrUndefined(options.writeTimeout),
         idleTimeout: Option.getOrUndefined(options.idleTimeout),
         bufferBytes: Option.getOrUndefined(options.buffer),
-        metrics: Option.getOrUndefined(options.metrics)
+        metrics: Option.getOrUndefined(options.metrics),
+        maxConnections: Option.getOrUndefined(options.maxConnections),
+        allow: Option.getOrUndefined(options.allow),
+        drainTimeout: Option.getOrUndefined(options.drainTimeout)
       }),
       (config) => Layer.launch(Proxy.layer(config))
     ).pipe(withLogFormat(options.logFormat), withLogLevel(options.logLevel))

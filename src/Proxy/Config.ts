@@ -1,4 +1,6 @@
 import { Config, Duration, Effect, Either, Option } from "effect"
+import type { Cidr } from "./Cidr.js"
+import { parseCidrList } from "./Cidr.js"
 import type { Endpoint, ListenAddress } from "./Endpoint.js"
 import { parseEndpointList, parseListenAddress } from "./Endpoint.js"
 import { InvalidConfig, MissingConfig } from "./Errors.js"
@@ -24,6 +26,10 @@ export interface ProxyConfig {
   readonly drainTimeout: Duration.Duration
   /** Where to serve `/metrics` and `/healthz`; none by default. */
   readonly metrics: ListenAddress | undefined
+  /** Source connections open at once; more are closed at accept. No limit by default. */
+  readonly maxConnections: number | undefined
+  /** Source addresses allowed to connect; everyone by default. */
+  readonly allow: ReadonlyArray<Cidr> | undefined
 }
 
 export const defaults = {
@@ -31,9 +37,11 @@ export const defaults = {
   writeTimeout: Duration.seconds(5),
   idleTimeout: Duration.minutes(30),
   bufferBytes: 1024 * 1024,
-  // Leaves room inside the 5 s a service manager usually grants after SIGTERM.
-  drainTimeout: Duration.seconds(3),
-  metrics: undefined
+  // Service managers wait longer than this after SIGTERM (systemd 90 s, Kubernetes 30 s) before SIGKILL.
+  drainTimeout: Duration.seconds(5),
+  metrics: undefined,
+  maxConnections: undefined,
+  allow: undefined
 } as const
 
 /** Each setting's command-line flag and environment variable, for lookups and messages. */
@@ -44,7 +52,10 @@ export const settingNames = {
   writeTimeout: { flag: "--write-timeout", env: "SOCKET_PROXY_WRITE_TIMEOUT" },
   idleTimeout: { flag: "--idle-timeout", env: "SOCKET_PROXY_IDLE_TIMEOUT" },
   bufferBytes: { flag: "--buffer", env: "SOCKET_PROXY_BUFFER" },
-  metrics: { flag: "--metrics", env: "SOCKET_PROXY_METRICS" }
+  metrics: { flag: "--metrics", env: "SOCKET_PROXY_METRICS" },
+  maxConnections: { flag: "--max-connections", env: "SOCKET_PROXY_MAX_CONNECTIONS" },
+  allow: { flag: "--allow", env: "SOCKET_PROXY_ALLOW" },
+  drainTimeout: { flag: "--drain-timeout", env: "SOCKET_PROXY_DRAIN_TIMEOUT" }
 } as const
 
 type SettingKey = keyof typeof settingNames
@@ -59,6 +70,10 @@ export interface ProxySettingsText {
   readonly idleTimeout?: string | undefined
   readonly bufferBytes?: string | undefined
   readonly metrics?: string | undefined
+  readonly maxConnections?: string | undefined
+  /** A comma-separated list of address blocks. */
+  readonly allow?: string | undefined
+  readonly drainTimeout?: string | undefined
 }
 
 interface Given {
@@ -90,6 +105,11 @@ const optionalSetting = <A>(
 
 const positiveDuration = (text: string) =>
   Either.filterOrLeft(parseDuration(text), (d) => Duration.greaterThan(d, Duration.zero), () => "must be greater than 0")
+
+const positiveInteger = (text: string): Either.Either<number, string> =>
+  /^\d+$/.test(text.trim()) && Number(text.trim()) >= 1 && Number.isSafeInteger(Number(text.trim()))
+    ? Either.right(Number(text.trim()))
+    : Either.left("must be a whole number of at least 1")
 
 const positiveSize = (text: string) => Either.filterOrLeft(parseByteSize(text), (n) => n > 0, () => "must be at least 1 byte")
 
@@ -146,8 +166,15 @@ export const resolveProxyConfig = (
     writeTimeout: optionalSetting("writeTimeout", text.writeTimeout, positiveDuration, defaults.writeTimeout),
     idleTimeout: optionalSetting("idleTimeout", text.idleTimeout, parseDuration, defaults.idleTimeout),
     bufferBytes: optionalSetting("bufferBytes", text.bufferBytes, positiveSize, defaults.bufferBytes),
-    drainTimeout: Effect.succeed(defaults.drainTimeout),
-    metrics: optionalSetting<ListenAddress | undefined>("metrics", text.metrics, parseListenAddress, undefined)
+    drainTimeout: optionalSetting("drainTimeout", text.drainTimeout, parseDuration, defaults.drainTimeout),
+    metrics: optionalSetting<ListenAddress | undefined>("metrics", text.metrics, parseListenAddress, undefined),
+    maxConnections: optionalSetting<number | undefined>(
+      "maxConnections",
+      text.maxConnections,
+      positiveInteger,
+      undefined
+    ),
+    allow: optionalSetting<ReadonlyArray<Cidr> | undefined>("allow", text.allow, parseCidrList, undefined)
   })
 
 /** The whole configuration from the environment alone: the contract of the app this replaces. */

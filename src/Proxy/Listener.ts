@@ -1,31 +1,46 @@
 import { Duration, Effect, FiberSet } from "effect"
+import type { Admission } from "./Admission.js"
 import type { SessionContext } from "./Session.js"
 import { runSession } from "./Session.js"
 import type { TcpListener } from "./Tcp.js"
+import { peerOf } from "./Tcp.js"
 
 /** After a failed accept (such as EMFILE), wait this long so the loop does not spin. */
 const acceptRetryDelay = Duration.millis(100)
 
 /**
- * The accept loop: every accepted socket becomes a session fiber in `sessions`.
- * A session that dies of a defect is logged; it never takes the loop or its
- * sibling sessions with it.
+ * The accept loop: every accepted socket that `admission` lets in becomes a
+ * session fiber in `sessions`; one it refuses is closed at once, before a
+ * session or any destination connection exists for it. A session that dies of
+ * a defect is logged; it never takes the loop or its sibling sessions with it.
  */
 export const acceptLoop = (
   listener: TcpListener,
   sessions: FiberSet.FiberSet,
-  context: SessionContext
+  context: SessionContext,
+  admission: Admission
 ): Effect.Effect<never> =>
   Effect.forever(
-    Effect.flatMap(listener.accept, (accepted) =>
-      accepted._tag === "Error"
-        ? Effect.logError(`accepting a connection failed: ${accepted.reason}`).pipe(
+    Effect.flatMap(listener.accept, (accepted) => {
+      if (accepted._tag === "Error") {
+        return Effect.logError(`accepting a connection failed: ${accepted.reason}`).pipe(
           Effect.zipRight(Effect.sleep(acceptRetryDelay))
         )
-        : FiberSet.run(
+      }
+      const socket = accepted.socket
+      return Effect.flatMap(FiberSet.size(sessions), (open) => {
+        const refusal = admission.refusal(socket.remoteAddress, open)
+        if (refusal !== undefined) {
+          const peer = peerOf(socket)
+          socket.destroy()
+          return admission.refused(refusal, peer)
+        }
+        return FiberSet.run(
           sessions,
-          runSession(accepted.socket, context).pipe(
+          runSession(socket, context).pipe(
             Effect.catchAllCause((cause) => Effect.logError("connection ended by an unexpected error", cause))
           )
-        ))
+        )
+      })
+    })
   )

@@ -7,6 +7,8 @@ import { Metric, MetricBoundaries } from "effect"
  * nothing for them; only the session duration is observed as it happens, once
  * per connection.
  */
+export const metricPrefix = "socket_proxy_"
+
 const counter = (name: string, description: string) => Metric.counter(name, { description, incremental: true })
 
 export const connectionsAccepted = counter("socket_proxy_connections_accepted_total", "Source connections accepted")
@@ -24,7 +26,7 @@ export const bytesReceived = counter("socket_proxy_bytes_received_total", "Bytes
 export const bytesDelivered = counter("socket_proxy_bytes_delivered_total", "Bytes whose write to the destination completed")
 export const bytesDropped = counter(
   "socket_proxy_bytes_dropped_total",
-  "Bytes the destination missed: evicted while it was down, or lost with a broken connection"
+  "Bytes the destination missed: evicted or still held for it while it was down, or lost with a broken connection"
 )
 export const bytesBuffered = Metric.gauge("socket_proxy_bytes_buffered", {
   description: "Bytes held for the destination now, over all source connections"

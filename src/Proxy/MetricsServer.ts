@@ -1,6 +1,7 @@
 import * as OtelMetrics from "@effect/opentelemetry/Metrics"
 import * as OtelResource from "@effect/opentelemetry/Resource"
 import { PrometheusExporter, PrometheusSerializer } from "@opentelemetry/exporter-prometheus"
+import type { MetricProducer } from "@opentelemetry/sdk-metrics"
 import { Effect, Queue } from "effect"
 import type { Scope } from "effect"
 import * as http from "node:http"
@@ -8,6 +9,7 @@ import type * as net from "node:net"
 import type { Endpoint, ListenAddress } from "./Endpoint.js"
 import { formatEndpoint } from "./Endpoint.js"
 import { ListenError } from "./Errors.js"
+import { metricPrefix } from "./MetricNames.js"
 import { refreshMetrics } from "./ProxyMetrics.js"
 import type { Readiness } from "./Readiness.js"
 import { describeSocketError } from "./Tcp.js"
@@ -24,6 +26,24 @@ import { describeSocketError } from "./Tcp.js"
  * Scope labels and `target_info` are left out, so the scrape shows exactly the
  * agreed names and labels.
  */
+
+/**
+ * The producer reads Effect's whole metric registry, which also holds Effect's
+ * own runtime metrics (`effect_fiber_*`); the scrape shows only the proxy's.
+ */
+const onlyProxyMetrics = (producer: MetricProducer): MetricProducer => ({
+  collect: (options) =>
+    producer.collect(options).then((result) => ({
+      ...result,
+      resourceMetrics: {
+        ...result.resourceMetrics,
+        scopeMetrics: result.resourceMetrics.scopeMetrics.map((scope) => ({
+          ...scope,
+          metrics: scope.metrics.filter((metric) => metric.descriptor.name.startsWith(metricPrefix))
+        }))
+      }
+    }))
+})
 
 type Request = { readonly request: http.IncomingMessage; readonly response: http.ServerResponse }
 
@@ -50,8 +70,8 @@ export const serveMetrics = (
 ): Effect.Effect<Endpoint, ListenError, Scope.Scope> =>
   Effect.gen(function*() {
     const exporter = new PrometheusExporter({ preventServerStart: true, withoutScopeInfo: true, withoutTargetInfo: true })
-    const producer = yield* OtelMetrics.makeProducer.pipe(
-      Effect.provide(OtelResource.layer({ serviceName: "socket-proxy" }))
+    const producer = onlyProxyMetrics(
+      yield* OtelMetrics.makeProducer.pipe(Effect.provide(OtelResource.layer({ serviceName: "socket-proxy" })))
     )
     yield* OtelMetrics.registerProducer(producer, () => exporter)
     const serializer = new PrometheusSerializer(undefined, false, undefined, true, true)
@@ -88,7 +108,10 @@ export const serveMetrics = (
 
     const metricsText = Effect.zipRight(
       refreshMetrics,
-      Effect.map(Effect.promise(() => exporter.collect()), (result) => serializer.serialize(result.resourceMetrics))
+      Effect.map(
+        Effect.tryPromise(() => exporter.collect()),
+        (result) => serializer.serialize(result.resourceMetrics)
+      )
     )
 
     const handle = ({ request, response }: Request): Effect.Effect<void> => {
@@ -100,7 +123,15 @@ export const serveMetrics = (
           : reply(response, 503, `${readiness.state}\n`)
       }
       if (path === "/metrics") {
-        return Effect.flatMap(metricsText, (text) => reply(response, 200, text, prometheusContentType))
+        return metricsText.pipe(
+          Effect.matchEffect({
+            onSuccess: (text) => reply(response, 200, text, prometheusContentType),
+            onFailure: (error) =>
+              Effect.logError(`collecting metrics failed: ${String(error.error)}`).pipe(
+                Effect.zipRight(reply(response, 500, "collecting metrics failed\n"))
+              )
+          })
+        )
       }
       return reply(response, 404, "not found: try /metrics or /healthz\n")
     }

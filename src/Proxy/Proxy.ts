@@ -7,6 +7,8 @@ import type { Endpoint } from "./Endpoint.js"
 import { DestinationHealth } from "./DestinationHealth.js"
 import { Drain } from "./Drain.js"
 import type { InvalidConfig, ListenError, MissingConfig } from "./Errors.js"
+import { Admission } from "./Admission.js"
+import { AllowList } from "./Cidr.js"
 import { FiberCounter } from "./FiberCounter.js"
 import { acceptLoop } from "./Listener.js"
 import { serveMetrics } from "./MetricsServer.js"
@@ -55,7 +57,11 @@ export const make = (config: ProxyConfig): Effect.Effect<ProxyService, ListenErr
         const open = yield* FiberSet.size(sessions)
         yield* Effect.logInfo(`shutting down: draining ${open} connection(s)`)
         yield* drain.start()
-        const drained = yield* FiberSet.awaitEmpty(sessions).pipe(Effect.timeoutOption(config.drainTimeout))
+        // Finalizers run uninterruptibly: without `interruptible`, the timeout could not cut the wait short.
+        const drained = yield* FiberSet.awaitEmpty(sessions).pipe(
+          Effect.interruptible,
+          Effect.timeoutOption(config.drainTimeout)
+        )
         if (drained._tag === "None") {
           const left = yield* FiberSet.size(sessions)
           yield* Effect.logWarning(`shutdown: closing ${left} connection(s) that did not finish flushing`)
@@ -64,7 +70,12 @@ export const make = (config: ProxyConfig): Effect.Effect<ProxyService, ListenErr
     )
     const context = { config, counters, drain }
     // Every fiber of the proxy's data path descends from the accept loop, so this counts them all.
-    yield* Effect.supervised(Effect.forkScoped(acceptLoop(listener, sessions, context)), fibers)
+    const admission = new Admission(
+      counters,
+      config.allow === undefined ? undefined : new AllowList(config.allow),
+      config.maxConnections
+    )
+    yield* Effect.supervised(Effect.forkScoped(acceptLoop(listener, sessions, context, admission)), fibers)
     const address = listener.address
     if (metricsAddress !== undefined) {
       yield* Effect.logInfo(`metrics and health on http://${formatEndpoint(metricsAddress)} (/metrics, /healthz)`)

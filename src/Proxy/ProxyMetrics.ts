@@ -13,7 +13,8 @@ import type { ProxyCounters, RefusalReason } from "./Stats.js"
  * Effect's metric registry is one per process, so every proxy running in the
  * process registers here and a scrape reports their sum: counters grow by what
  * each proxy added since the last scrape; gauges are set to the total over the
- * proxies running now (so a proxy that stopped no longer counts).
+ * proxies running now (so a proxy that stopped no longer counts; its
+ * destinations' `up` keeps the last state seen).
  */
 class MetricsFeed {
   /** Counter values already added to the Effect metrics, by series. */
@@ -56,6 +57,7 @@ class MetricsFeed {
 }
 
 const feeds = globalValue(Symbol.for("socket-proxy/ProxyMetrics/feeds"), () => new Set<MetricsFeed>())
+const reportedDestinations = globalValue(Symbol.for("socket-proxy/ProxyMetrics/destinations"), () => new Set<string>())
 
 /** Makes this proxy's counters part of every scrape for as long as the scope is open. */
 export const registerProxy = (
@@ -105,8 +107,12 @@ export const refreshMetrics: Effect.Effect<void> = Effect.suspend(() => {
     }
     updates.push(...feed.counterUpdates())
   }
-  for (const feed of feeds) {
-    for (const health of feed.counters.destinations) if (!buffered.has(health.name)) buffered.set(health.name, 0)
+  // Every destination ever reported gets a value: 0 once no running proxy holds bytes or connections for it.
+  for (const feed of feeds) for (const health of feed.counters.destinations) reportedDestinations.add(health.name)
+  const connectionsOpen = byDestination((health) => health.connected)
+  for (const name of reportedDestinations) {
+    if (!buffered.has(name)) buffered.set(name, 0)
+    if (!connectionsOpen.has(name)) connectionsOpen.set(name, 0)
   }
   // "up" wins over "down" when two running proxies share a destination name.
   const up = new Map<string, number>()
@@ -118,7 +124,7 @@ export const refreshMetrics: Effect.Effect<void> = Effect.suspend(() => {
     Metric.set(M.connectionsOpen, open),
     Metric.set(M.fibersActive, fibers),
     setTagged(M.bytesBuffered, buffered),
-    setTagged(M.destinationConnectionsOpen, byDestination((health) => health.connected)),
+    setTagged(M.destinationConnectionsOpen, connectionsOpen),
     setTagged(M.destinationUp, up)
   ], { discard: true })
 })

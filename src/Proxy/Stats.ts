@@ -39,6 +39,8 @@ export interface DestinationStats {
 export interface ProxyStats {
   readonly openConnections: number
   readonly acceptedConnections: number
+  /** Connections closed at accept, by reason: over `maxConnections`, or outside `allow`. */
+  readonly refusedConnections: Readonly<Record<RefusalReason, number>>
   /** Bytes received from all sources, open and closed. */
   readonly bytesReceived: number
   readonly connections: ReadonlyArray<ConnectionStats>
@@ -169,6 +171,7 @@ export class ProxyCounters {
     return {
       openConnections: this.open.size,
       acceptedConnections: this.acceptedConnections,
+      refusedConnections: { ...this.refused },
       bytesReceived: this.bytesReceived,
       connections: [...this.open.values()].map((connection) => connection.snapshot()),
       destinations: this.destinations.map((health) => ({
