@@ -13,6 +13,8 @@ import type { Fault } from "./FaultSchedule.js"
 import { describeFault, drawRound, prng } from "./FaultSchedule.js"
 import type { DestinationGeneration, DestinationSegment, LedgerResult, ProxyClose, SourceConnection } from "./Ledger.js"
 import { checkLedger } from "./Ledger.js"
+import type { LeakReading } from "./Leaks.js"
+import { leaksIn as findLeaks, metricOf } from "./Leaks.js"
 import type { Scrape } from "./Metrics.js"
 import { metricKey, scrape } from "./Metrics.js"
 import type { DestinationCommand, DestinationEvent, SourceCommand, SourceEvent } from "./peers/Wire.js"
@@ -541,49 +543,18 @@ export const runSoak = (options: SoakOptions): Effect.Effect<SoakReport, never, 
 
     const baseline = { sockets: 0, fibers: undefined as number | undefined, rssBytes: 0, fibersPerConnection: 0 }
 
-    interface LeakReading {
-      readonly sockets: number
-      readonly scrape: Scrape | undefined
-      readonly sources: number
-    }
     const readLeaks: Effect.Effect<LeakReading> = Effect.gen(function*() {
       const metrics = yield* proxyMetrics
       return { sockets: openSockets(proxy.pid!), scrape: metrics, sources: openSources().length }
     })
-    const metric = (reading: LeakReading, name: string, labels: Readonly<Record<string, string>> = {}) =>
-      reading.scrape?.get(metricKey(name, labels))
-
-    /** What is wrong with the proxy's sockets, connections and fibers, given that `expectedSources` are connected. */
-    const leaksIn = (reading: LeakReading, fibersAllowed: number | undefined): ReadonlyArray<string> => {
-      const problems: Array<string> = []
-      const open = metric(reading, "socket_proxy_connections_open") ?? reading.sources
-      if (open !== reading.sources) {
-        problems.push(
-          `socket_proxy_connections_open is ${open} but ${reading.sources} sources are connected: ${open - reading.sources} source connection(s) leaked`
-        )
-      }
-      let destinationSockets = 0
-      for (const destination of destinations) {
-        const name = destinationName(destination.index)
-        const held = metric(reading, "socket_proxy_destination_connections_open", { destination: name }) ??
-          reading.sources
-        destinationSockets += held
-        if (held !== open) {
-          problems.push(`destination ${name} has ${held} connections open for ${open} sources`)
-        }
-      }
-      const expected = baseline.sockets + open + destinationSockets
-      if (reading.sockets !== expected) {
-        problems.push(
-          `the proxy holds ${reading.sockets} sockets (/proc/${proxy.pid}/fd), expected ${expected} = baseline ${baseline.sockets} + ${open} sources + ${destinationSockets} destination connections: ${reading.sockets - expected} socket(s) leaked`
-        )
-      }
-      const fibers = metric(reading, "socket_proxy_fibers_active")
-      if (fibers !== undefined && fibersAllowed !== undefined && fibers > fibersAllowed) {
-        problems.push(`socket_proxy_fibers_active is ${fibers}, more than the ${fibersAllowed} that ${open} connections need: fibers leaked`)
-      }
-      return problems
-    }
+    const metric = metricOf
+    const leaksIn = (reading: LeakReading, fibersAllowed: number | undefined) =>
+      findLeaks(reading, {
+        pid: proxy.pid ?? 0,
+        baselineSockets: baseline.sockets,
+        destinations: destinations.map((d) => destinationName(d.index)),
+        fibersAllowed
+      })
 
     const leakSettle = Duration.sum(Duration.seconds(10), options.loadMargin)
 
