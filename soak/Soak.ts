@@ -1,0 +1,803 @@
+/**
+ * The soak: the proxy as its own process (`node --import tsx src/main.ts proxy`), destination
+ * processes that check every byte, source processes that send records, and a
+ * seeded fault schedule. After each round: data flows again to every live
+ * destination, integrity holds, nothing leaked. At the end: every source closes,
+ * every link is balanced and checked, and the proxy is back to its baseline.
+ */
+import { Duration, Effect, Fiber } from "effect"
+import type { Scope } from "effect"
+import * as net from "node:net"
+import { Condition } from "../src/Proxy/Condition.js"
+import type { Fault } from "./FaultSchedule.js"
+import { describeFault, drawRound, prng } from "./FaultSchedule.js"
+import type { DestinationGeneration, DestinationSegment, LedgerResult, ProxyClose, SourceConnection } from "./Ledger.js"
+import { checkLedger } from "./Ledger.js"
+import type { LeakReading } from "./Leaks.js"
+import { leaksIn as findLeaks, metricOf } from "./Leaks.js"
+import type { Scrape } from "./Metrics.js"
+import { metricKey, scrape } from "./Metrics.js"
+import type { DestinationCommand, DestinationEvent, SourceCommand, SourceEvent } from "./peers/Wire.js"
+import { openSockets, residentBytes } from "./ProcStats.js"
+import type { Child } from "./Processes.js"
+import { proxyFeatures, spawnPeer, spawnProxy } from "./Processes.js"
+import { connectionClosed, listeningPort, parseLogLine } from "./ProxyLog.js"
+
+export interface SoakOptions {
+  readonly seed: number
+  /** Stop starting rounds after this many... */
+  readonly rounds: number
+  /** ...or after this long, whichever comes first. */
+  readonly duration: Duration.Duration
+  readonly sourceGroups: number
+  readonly connectionsPerGroup: number
+  readonly destinations: number
+  readonly recordsPerSecond: number
+  readonly meanPayload: number
+  /** The proxy's `--write-timeout`. */
+  readonly writeTimeout: Duration.Duration
+  /** Added to every bound the README states, for a loaded machine. */
+  readonly loadMargin: Duration.Duration
+  readonly log: (line: string) => void
+}
+
+export interface Sample {
+  readonly at: number
+  readonly rssBytes: number
+  readonly bytesPerSecond: number
+}
+
+export interface SoakReport {
+  readonly seed: number
+  readonly rounds: number
+  readonly elapsed: Duration.Duration
+  /** Empty when the soak passed; else what failed, each naming the fault. */
+  readonly failures: ReadonlyArray<string>
+  readonly ledger: LedgerResult
+  readonly bytesSent: number
+  readonly sourceConnections: number
+  readonly unverifiableSources: number
+  /** Longest wait, after a round's faults, until sources connected before it flowed again to every destination. */
+  readonly maxRecovery: Duration.Duration
+  /** Longest wait until every source, including those that (re)connected during the round, flowed to every destination. */
+  readonly maxColdStart: Duration.Duration
+  readonly samples: ReadonlyArray<Sample>
+  readonly baseline: { readonly sockets: number; readonly fibers: number | undefined; readonly rssBytes: number }
+  readonly final: { readonly sockets: number; readonly fibers: number | undefined; readonly rssBytes: number }
+  readonly metrics: boolean
+}
+
+/** A check that did not hold: ends the soak with its message. */
+class SoakFailure extends Error {}
+
+const fail = (message: string) => Effect.die(new SoakFailure(message))
+
+interface SourceState extends SourceConnection {
+  readonly group: number
+  readonly port: number
+  readonly proxyGeneration: number
+  written: number
+  closedAt: number | undefined
+  close: ProxyClose | undefined
+  closeSeenAt: number | undefined
+}
+
+interface DestinationState {
+  readonly index: number
+  port: number
+  generation: number
+  child: Child | undefined
+  listening: boolean
+  /** Highest stream offset received per source id (any connection, any run). */
+  readonly reached: Map<number, number>
+  /** Source ids on open connections, as of the last progress event. */
+  openIds: Set<number>
+  progressAt: number
+}
+
+interface GroupState {
+  readonly index: number
+  generation: number
+  child: Child | undefined
+  stopped: boolean
+}
+
+const freePort = Effect.async<number>((resume) => {
+  const server = net.createServer()
+  server.listen({ host: "127.0.0.1", port: 0 }, () => {
+    const port = (server.address() as net.AddressInfo).port
+    server.close(() => resume(Effect.succeed(port)))
+  })
+})
+
+const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MiB`
+
+export const runSoak = (options: SoakOptions): Effect.Effect<SoakReport, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const startedAt = Date.now()
+    const changed = new Condition()
+    const random = prng(options.seed)
+    const margin = Duration.toMillis(options.loadMargin)
+    const log = options.log
+    const children = new Set<Child>()
+    yield* Effect.addFinalizer(() =>
+      Effect.sync(() => {
+        for (const child of children) child.signal("SIGKILL")
+      })
+    )
+
+    // ----- state fed by the children's events
+    const sources = new Map<number, SourceState>()
+    const sourcesByPort = new Map<number, Array<number>>()
+    const segments: Array<DestinationSegment> = []
+    const generations: Array<{ destination: number; generation: number; killedAt: number | undefined }> = []
+    const violations: Array<string> = []
+    let closedWritten = 0
+    let sourceConnections = 0
+    let unverifiableSources = 0
+    const evaluatedCloses: Array<ProxyClose> = []
+    const ledgerTotals = { linksChecked: 0, linksExact: 0, bytesReceived: 0, bytesDelivered: 0, bytesDropped: 0 }
+    const ledgerViolations: Array<string> = []
+
+    const features = yield* proxyFeatures
+    const proxy = {
+      generation: 0,
+      child: undefined as Child | undefined,
+      port: 0,
+      /** 0 until the first run reports the port it bound; restarts come back on it. */
+      metricsPort: 0,
+      listening: false,
+      /** "connection opened" lines of this run of the proxy. */
+      opened: 0,
+      metrics: features.metrics,
+      pid: undefined as number | undefined,
+      unexpectedExit: undefined as string | undefined
+    }
+    const destinations: Array<DestinationState> = []
+    const groups: Array<GroupState> = []
+    const destinationName = (index: number) => `127.0.0.1:${destinations[index]!.port}`
+
+    const onProxyLine = (generation: number) => (line: string) => {
+      if (generation !== proxy.generation) return
+      const parsed = parseLogLine(line)
+      const port = listeningPort(parsed)
+      if (port !== undefined) {
+        proxy.port = port
+        proxy.listening = true
+        changed.notify()
+        return
+      }
+      const metrics = parsed.message.match(/^metrics and health on http:\/\/\S*:(\d+)/)
+      if (metrics !== null) proxy.metricsPort = Number(metrics[1])
+      if (parsed.message === "connection opened") proxy.opened++
+      const closed = connectionClosed(parsed)
+      if (closed === undefined) return
+      const peerPort = Number(closed.peer.split(":").at(-1))
+      const candidates = sourcesByPort.get(peerPort) ?? []
+      const sourceId = candidates.find((id) => sources.get(id)?.close === undefined)
+      const close: ProxyClose = {
+        sourceId,
+        peer: closed.peer,
+        bytesIn: closed.bytesIn,
+        links: (closed.links ?? []).map((link) => ({
+          ...link,
+          destination: destinations.findIndex((_, i) => destinationName(i) === link.destination)
+        }))
+      }
+      const source = sourceId === undefined ? undefined : sources.get(sourceId)
+      if (source === undefined) {
+        // A connection that sent no records (silent, burst): only its balance can be checked.
+        evaluatedCloses.push(close)
+      } else {
+        source.close = close
+        source.closeSeenAt = Date.now()
+      }
+      changed.notify()
+    }
+
+    const startProxy = Effect.gen(function*() {
+      proxy.generation++
+      proxy.listening = false
+      proxy.opened = 0
+      const generation = proxy.generation
+      const args = [
+        "--listen",
+        `127.0.0.1:${proxy.port}`,
+        ...destinations.flatMap((d) => ["--dest", `127.0.0.1:${d.port}`]),
+        "--write-timeout",
+        `${Duration.toMillis(options.writeTimeout)}ms`
+      ]
+      if (features.jsonLogs) args.push("--log-format", "json")
+      if (proxy.metrics) args.push("--metrics", `127.0.0.1:${proxy.metricsPort}`)
+      const child = yield* spawnProxy(args, onProxyLine(generation), () => {
+        if (generation === proxy.generation && !stopping.proxy) {
+          proxy.unexpectedExit = `the proxy exited by itself: ${JSON.stringify(child.exit())}\n${child.stderrTail()}`
+        }
+        changed.notify()
+      })
+      children.add(child)
+      proxy.child = child
+      yield* waitFor(
+        () => proxy.listening || proxy.unexpectedExit !== undefined,
+        Duration.seconds(30 + margin / 1000),
+        () => `the proxy did not print "listening on" within ${30 + margin / 1000}s\n${child.stderrTail()}`
+      )
+      if (proxy.unexpectedExit !== undefined) return yield* fail(proxy.unexpectedExit)
+      proxy.pid = child.pid
+    })
+
+    const stopping = { proxy: false }
+
+    const killProxy = Effect.sync(() => {
+      stopping.proxy = true
+      proxy.child?.signal("SIGKILL")
+      proxy.listening = false
+    })
+
+    const waitFor = (predicate: () => boolean, within: Duration.Duration, describe: () => string) =>
+      changed.waitUntil(predicate).pipe(
+        Effect.timeoutOption(within),
+        Effect.flatMap((done) => (done._tag === "Some" ? Effect.void : fail(describe())))
+      )
+
+    /** For what no event tells (the proxy's /proc entries, its metrics): re-check every 200 ms. */
+    const poll = <A>(
+      read: Effect.Effect<A>,
+      ok: (a: A) => boolean,
+      within: Duration.Duration,
+      describe: (last: A) => string
+    ): Effect.Effect<A> =>
+      Effect.gen(function*() {
+        const deadline = Date.now() + Duration.toMillis(within)
+        while (true) {
+          const value = yield* read
+          if (ok(value)) return value
+          if (Date.now() > deadline) return yield* fail(describe(value))
+          yield* Effect.sleep(Duration.millis(200))
+        }
+      })
+
+    // ----- destinations
+    const onDestinationLine = (destination: DestinationState, generation: number) => (line: string) => {
+      const event = JSON.parse(line) as DestinationEvent
+      switch (event.e) {
+        case "listening":
+          if (generation === destination.generation) destination.listening = true
+          break
+        case "violation":
+          violations.push(`destination ${destination.index}: ${event.message}`)
+          break
+        case "segment": {
+          const { e: _e, ...segment } = event
+          segments.push({ ...segment, destination: destination.index, generation })
+          if (segment.sourceId !== undefined) {
+            const reached = destination.reached.get(segment.sourceId) ?? 0
+            if (segment.endOffset > reached) destination.reached.set(segment.sourceId, segment.endOffset)
+          }
+          break
+        }
+        case "progress":
+          if (generation !== destination.generation) break
+          for (const [id, offset] of event.open) {
+            if (offset > (destination.reached.get(id) ?? 0)) destination.reached.set(id, offset)
+          }
+          destination.openIds = new Set(event.open.map(([id]) => id))
+          destination.progressAt = Date.now()
+          break
+      }
+      changed.notify()
+    }
+
+    const startDestination = (destination: DestinationState) =>
+      Effect.gen(function*() {
+        destination.generation++
+        destination.listening = false
+        const generation = destination.generation
+        generations.push({ destination: destination.index, generation, killedAt: undefined })
+        const child = yield* spawnPeer(
+          "destination",
+          `destination ${destination.index}`,
+          { host: "127.0.0.1", port: destination.port },
+          onDestinationLine(destination, generation),
+          () => changed.notify()
+        )
+        children.add(child)
+        destination.child = child
+        yield* waitFor(
+          () => destination.listening || child.exit() !== undefined,
+          Duration.seconds(30 + margin / 1000),
+          () => `destination ${destination.index} did not start listening\n${child.stderrTail()}`
+        )
+        if (!destination.listening) {
+          return yield* fail(`destination ${destination.index} could not listen on port ${destination.port}: ${child.stderrTail()}`)
+        }
+      })
+
+    const killDestination = (destination: DestinationState) =>
+      Effect.sync(() => {
+        destination.child?.signal("SIGKILL")
+        destination.listening = false
+        destination.openIds = new Set()
+        const generation = generations.find((g) =>
+          g.destination === destination.index && g.generation === destination.generation
+        )
+        if (generation !== undefined) generation.killedAt = Date.now()
+      })
+
+    // ----- sources
+    const onSourceLine = (group: GroupState) => (line: string) => {
+      const event = JSON.parse(line) as SourceEvent
+      const now = Date.now()
+      switch (event.e) {
+        case "connected": {
+          sourceConnections++
+          sources.set(event.id, {
+            sourceId: event.id,
+            connectedAt: now,
+            cleanlyEndedAfter: undefined,
+            group: group.index,
+            port: event.port,
+            proxyGeneration: proxy.generation,
+            written: 0,
+            closedAt: undefined,
+            close: undefined,
+            closeSeenAt: undefined
+          })
+          const list = sourcesByPort.get(event.port) ?? []
+          list.push(event.id)
+          sourcesByPort.set(event.port, list)
+          break
+        }
+        case "closed": {
+          const source = sources.get(event.id)
+          if (source === undefined) break
+          closedWritten += event.written
+          source.written = event.written
+          source.closedAt = now
+          if (event.clean) sources.set(event.id, { ...source, cleanlyEndedAfter: event.written })
+          break
+        }
+        case "progress":
+          for (const [id, written] of event.written) {
+            const source = sources.get(id)
+            if (source !== undefined && source.closedAt === undefined) source.written = written
+          }
+          break
+        case "stopped":
+          group.stopped = true
+          break
+      }
+      changed.notify()
+    }
+
+    const startGroup = (group: GroupState) =>
+      Effect.gen(function*() {
+        group.generation++
+        group.stopped = false
+        const child = yield* spawnPeer(
+          "source",
+          `source group ${group.index}`,
+          {
+            host: "127.0.0.1",
+            port: proxy.port,
+            connections: options.connectionsPerGroup,
+            idBase: (group.index + 1) * 100_000_000 + group.generation * 1_000_000,
+            recordsPerSecond: options.recordsPerSecond,
+            meanPayload: options.meanPayload
+          },
+          onSourceLine(group),
+          () => changed.notify()
+        )
+        children.add(child)
+        group.child = child
+      })
+
+    const killGroup = (group: GroupState) =>
+      Effect.sync(() => {
+        group.child?.signal("SIGKILL")
+        const now = Date.now()
+        // Its connections are gone with it; nobody will report them closed.
+        for (const source of sources.values()) {
+          if (source.group === group.index && source.closedAt === undefined) {
+            source.closedAt = now
+            closedWritten += source.written
+          }
+        }
+      })
+
+    const openSources = () => [...sources.values()].filter((s) => s.closedAt === undefined)
+
+    // ----- figures
+    const samples: Array<Sample> = []
+    const bytesSent = () => {
+      let open = 0
+      for (const source of sources.values()) if (source.closedAt === undefined) open += source.written
+      return closedWritten + open
+    }
+
+    const proxyMetrics: Effect.Effect<Scrape | undefined> = Effect.suspend(() =>
+      proxy.metrics
+        ? scrape("127.0.0.1", proxy.metricsPort).pipe(Effect.orElseSucceed(() => undefined))
+        : Effect.succeed(undefined)
+    )
+
+    // ----- the checks
+    const recoveryBound = Duration.sum(Duration.sum(Duration.seconds(2), options.writeTimeout), options.loadMargin)
+    /** Starting (many) new connections on a loaded machine: no README bound; as long as the warm-up may take. */
+    const coldBound = Duration.sum(Duration.seconds(30), options.loadMargin)
+    let maxRecovery = 0
+    let maxColdStart = 0
+
+    /** Every live destination receives bytes every open source wrote after now. */
+    /**
+     * A source that connected before the round's faults must get data through
+     * within `recoveryBound`. One that (re)connected since (its group was killed,
+     * it vanished, the proxy restarted) is a cold start the README states no bound
+     * for: it gets `coldBound`.
+     */
+    const checkFlow = (round: number, roundStarted: number) =>
+      Effect.gen(function*() {
+        const since = Date.now()
+        const owed = new Map(openSources().map((s) => [s.sourceId, s.written]))
+        const isNew = (id: number) => (sources.get(id)?.connectedAt ?? 0) >= roundStarted
+        const missing = (which: "existing" | "all") => {
+          const lacking: Array<string> = []
+          for (const destination of destinations) {
+            const ids: Array<number> = []
+            for (const [id, written] of owed) {
+              if (sources.get(id)?.closedAt !== undefined) continue
+              if (which === "existing" && isNew(id)) continue
+              if ((destination.reached.get(id) ?? 0) <= written) ids.push(id)
+            }
+            if (ids.length > 0) {
+              lacking.push(
+                `destination ${destination.index} got nothing new from ${ids.length} of ${owed.size} live sources (e.g. ${
+                  ids.slice(0, 3).map((id) =>
+                    `${id}${isNew(id) ? " (connected this round)" : ""}: had sent ${owed.get(id)} B, now ${sources.get(id)?.written} B, destination reached ${
+                      destination.reached.get(id) ?? 0
+                    }`
+                  ).join("; ")
+                })`
+              )
+            }
+          }
+          return lacking
+        }
+        for (const [which, bound] of [["existing", recoveryBound], ["all", coldBound]] as const) {
+          const flowed = yield* changed.waitUntil(() => missing(which).length === 0 || proxy.unexpectedExit !== undefined).pipe(
+            Effect.timeoutOption(Duration.millis(Math.max(0, since + Duration.toMillis(bound) - Date.now())))
+          )
+          if (proxy.unexpectedExit !== undefined) return yield* fail(proxy.unexpectedExit)
+          if (flowed._tag === "Some") {
+            const took = Date.now() - since
+            if (round > 0 && which === "existing") maxRecovery = Math.max(maxRecovery, took)
+            if (which === "all") maxColdStart = Math.max(maxColdStart, took)
+            continue
+          }
+          // Say what the proxy thinks of each destination: down and not redialled, or connected and not delivering.
+          const metrics = yield* proxyMetrics
+          const view = destinations.map((d) => {
+            const labels = { destination: destinationName(d.index) }
+            const open = metrics?.get(metricKey("socket_proxy_destination_connections_open", labels))
+            const reconnects = metrics?.get(metricKey("socket_proxy_destination_reconnects_total", labels))
+            return `destination ${d.index}: ${open ?? "?"} connections open, ${reconnects ?? "?"} reconnects`
+          })
+          return yield* fail(
+            `round ${round}: data did not flow again within ${Duration.format(bound)} to ${
+              which === "existing" ? "sources connected before the round" : "sources that connected during the round"
+            } (README: redialled destinations receive within 2s, a stalled one is cut after --write-timeout ${
+              Duration.format(options.writeTimeout)
+            }; plus ${Duration.format(options.loadMargin)} for load; a new connection gets ${
+              Duration.format(coldBound)
+            }; this run of the proxy has logged ${proxy.opened} connections opened): ${missing(which).join("; ")}. The proxy's view: ${
+              view.join("; ")
+            }`
+          )
+        }
+        return Duration.millis(Date.now() - since)
+      })
+
+    const checkIntegrity = (round: string) =>
+      Effect.gen(function*() {
+        if (violations.length > 0) return yield* fail(`${round}: integrity violation: ${violations.join("; ")}`)
+        const now = Date.now()
+        const settled = [...sources.values()].filter((s) =>
+          s.close !== undefined && s.closeSeenAt! < now - 2_000 &&
+          destinations.every((d) => !d.openIds.has(s.sourceId) && d.progressAt > s.closeSeenAt! + 500)
+        )
+        // Sources of a proxy that was killed have no "connection closed" line: nothing to balance.
+        const orphans = [...sources.values()].filter((s) =>
+          s.close === undefined && s.closedAt !== undefined && s.proxyGeneration < proxy.generation && s.closedAt < now - 2_000
+        )
+        const ids = new Set(settled.map((s) => s.sourceId))
+        const result = checkLedger({
+          sources: settled,
+          closes: [...evaluatedCloses.splice(0), ...settled.map((s) => s.close!)],
+          segments: segments.filter((s) => s.sourceId !== undefined && ids.has(s.sourceId)),
+          generations: generations as ReadonlyArray<DestinationGeneration>,
+          destinations: options.destinations
+        })
+        ledgerTotals.linksChecked += result.linksChecked
+        ledgerTotals.linksExact += result.linksExact
+        ledgerTotals.bytesReceived += result.bytesReceived
+        ledgerTotals.bytesDelivered += result.bytesDelivered
+        ledgerTotals.bytesDropped += result.bytesDropped
+        ledgerViolations.push(...result.violations)
+        unverifiableSources += orphans.length
+        // Forget what was checked, so a long soak's memory stays flat.
+        for (const source of [...settled, ...orphans]) {
+          sources.delete(source.sourceId)
+          for (const destination of destinations) destination.reached.delete(source.sourceId)
+          const list = sourcesByPort.get(source.port)?.filter((id) => id !== source.sourceId) ?? []
+          if (list.length === 0) sourcesByPort.delete(source.port)
+          else sourcesByPort.set(source.port, list)
+        }
+        const keep = segments.filter((s) => s.sourceId === undefined ? false : !ids.has(s.sourceId) && sources.has(s.sourceId))
+        segments.length = 0
+        segments.push(...keep)
+        if (result.violations.length > 0) {
+          return yield* fail(`${round}: ${result.violations.length} integrity violation(s): ${result.violations.slice(0, 5).join("; ")}`)
+        }
+      })
+
+    const baseline = { sockets: 0, fibers: undefined as number | undefined, rssBytes: 0, fibersPerConnection: 0 }
+
+    const readLeaks: Effect.Effect<LeakReading> = Effect.gen(function*() {
+      const metrics = yield* proxyMetrics
+      return { sockets: openSockets(proxy.pid!), scrape: metrics, sources: openSources().length }
+    })
+    const metric = metricOf
+    const leaksIn = (reading: LeakReading, fibersAllowed: number | undefined) =>
+      findLeaks(reading, {
+        pid: proxy.pid ?? 0,
+        baselineSockets: baseline.sockets,
+        destinations: destinations.map((d) => destinationName(d.index)),
+        fibersAllowed
+      })
+
+    const leakSettle = Duration.sum(Duration.seconds(10), options.loadMargin)
+
+    const checkLeaks = (round: string) =>
+      Effect.gen(function*() {
+        // Until the warm-up has measured what a connection needs, fibers are not judged.
+        const allowed = baseline.fibers === undefined || baseline.fibersPerConnection === 0
+          ? undefined
+          : () => Math.ceil(baseline.fibers! + openSources().length * baseline.fibersPerConnection * 1.5 + 50)
+        yield* poll(
+          readLeaks,
+          (reading) => leaksIn(reading, allowed?.()).length === 0,
+          leakSettle,
+          (reading) => `${round}: leak check failed after ${Duration.format(leakSettle)}: ${leaksIn(reading, allowed?.()).join("; ")}`
+        )
+        const rss = residentBytes(proxy.pid!)
+        const limit = baseline.rssBytes * 1.5 + 64 * 1024 * 1024
+        if (baseline.rssBytes > 0 && rss > limit) {
+          return yield* fail(`${round}: the proxy's memory grew to ${mib(rss)}, over 1.5 x its baseline ${mib(baseline.rssBytes)} + 64 MiB`)
+        }
+      })
+
+    // ----- faults
+    const apply = (fault: Fault): Effect.Effect<void> => {
+      switch (fault.kind) {
+        case "kill-proxy":
+          return Effect.gen(function*() {
+            yield* killProxy
+            yield* Effect.sleep(Duration.millis(fault.restartAfterMs))
+            stopping.proxy = false
+            yield* startProxy
+          })
+        case "kill-destination": {
+          const destination = destinations[fault.destination]!
+          return Effect.gen(function*() {
+            yield* killDestination(destination)
+            yield* Effect.sleep(Duration.millis(fault.restartAfterMs))
+            yield* startDestination(destination)
+          })
+        }
+        case "kill-sources": {
+          const group = groups[fault.group]!
+          return Effect.gen(function*() {
+            yield* killGroup(group)
+            yield* Effect.sleep(Duration.millis(fault.restartAfterMs))
+            yield* startGroup(group)
+          })
+        }
+        case "destination-reset":
+          return sendDestination(fault.destination, { cmd: "reset" })
+        case "destination-halfclose":
+          return sendDestination(fault.destination, { cmd: "halfclose" })
+        case "destination-stall":
+          return sendDestination(fault.destination, { cmd: "stall", ms: fault.ms }).pipe(
+            Effect.zipRight(Effect.sleep(Duration.millis(fault.ms)))
+          )
+        case "sources-vanish":
+          return sendGroup(fault.group, { cmd: "vanish", n: fault.n })
+        case "sources-halfclose":
+          return sendGroup(fault.group, { cmd: "halfclose", n: fault.n })
+        case "sources-silent":
+          return sendGroup(fault.group, { cmd: "silent", n: fault.n, ms: fault.ms }).pipe(
+            Effect.zipRight(Effect.sleep(Duration.millis(fault.ms + 200)))
+          )
+        case "sources-burst":
+          return sendGroup(fault.group, { cmd: "burst", n: fault.n })
+      }
+    }
+    const sendDestination = (index: number, command: DestinationCommand) =>
+      Effect.sync(() => destinations[index]!.child?.send(command))
+    const sendGroup = (index: number, command: SourceCommand) => Effect.sync(() => groups[index]!.child?.send(command))
+
+    // ----- the run
+    log(`soak: seed ${options.seed} (SEED=${options.seed} reproduces the fault schedule)`)
+    for (let index = 0; index < options.destinations; index++) {
+      const destination: DestinationState = {
+        index,
+        port: 0,
+        generation: 0,
+        child: undefined,
+        listening: false,
+        reached: new Map(),
+        openIds: new Set(),
+        progressAt: 0
+      }
+      destinations.push(destination)
+      // The first run picks a free port; restarts come back on it.
+      destination.port = yield* freePort
+      yield* startDestination(destination)
+    }
+    yield* startProxy
+    const failures: Array<string> = []
+    let rounds = 0
+    const sampler = yield* Effect.fork(Effect.gen(function*() {
+      let lastSent = bytesSent()
+      let lastAt = Date.now()
+      while (true) {
+        yield* Effect.sleep(Duration.seconds(1))
+        const now = Date.now()
+        const sent = bytesSent()
+        let rss = 0
+        try {
+          if (proxy.pid !== undefined && proxy.listening) rss = residentBytes(proxy.pid)
+        } catch {
+          // Killed a moment ago.
+        }
+        samples.push({ at: now - startedAt, rssBytes: rss, bytesPerSecond: Math.max(0, ((sent - lastSent) * 1000) / (now - lastAt)) })
+        lastSent = sent
+        lastAt = now
+      }
+    }))
+
+    const body = Effect.gen(function*() {
+      // Baseline: the idle proxy, before any source.
+      if (!features.metrics || !features.jsonLogs) {
+        log("soak: this proxy has no --metrics / --log-format json: counts come from the harness and /proc only, links are not balanced")
+      }
+      const idle = yield* poll(
+        readLeaks,
+        (reading) => !proxy.metrics || reading.scrape !== undefined,
+        Duration.sum(Duration.seconds(10), options.loadMargin),
+        () => `the proxy's /metrics on 127.0.0.1:${proxy.metricsPort} does not answer`
+      )
+      baseline.sockets = idle.sockets
+      baseline.fibers = metric(idle, "socket_proxy_fibers_active")
+      for (let index = 0; index < options.sourceGroups; index++) {
+        const group: GroupState = { index, generation: 0, child: undefined, stopped: false }
+        groups.push(group)
+        yield* startGroup(group)
+      }
+      const total = options.sourceGroups * options.connectionsPerGroup
+      yield* waitFor(
+        () => openSources().length === total,
+        Duration.sum(Duration.seconds(30), options.loadMargin),
+        () => `only ${openSources().length} of ${total} sources connected`
+      )
+      // Starting 200 connections on a loaded machine is not a recovery: give it longer.
+      yield* checkFlow(0, startedAt)
+      yield* checkLeaks("warm-up")
+      const warm = yield* readLeaks
+      baseline.rssBytes = residentBytes(proxy.pid!)
+      const warmFibers = metric(warm, "socket_proxy_fibers_active")
+      if (baseline.fibers !== undefined && warmFibers !== undefined) {
+        baseline.fibersPerConnection = Math.max(1, (warmFibers - baseline.fibers) / Math.max(1, total))
+      }
+      log(
+        `soak: ${total} sources x ${options.destinations} destinations flowing; baseline: ${baseline.sockets} sockets idle, ${
+          baseline.fibers ?? "?"
+        } fibers idle (${baseline.fibersPerConnection.toFixed(1)} per connection), ${mib(baseline.rssBytes)} resident`
+      )
+      const endAt = startedAt + Duration.toMillis(options.duration)
+      while (rounds < options.rounds && Date.now() < endAt) {
+        rounds++
+        const faults = drawRound(random, {
+          destinations: options.destinations,
+          sourceGroups: options.sourceGroups,
+          connectionsPerGroup: options.connectionsPerGroup,
+          stallMs: Duration.toMillis(options.writeTimeout) * 2
+        })
+        log(`round ${rounds}: ${faults.map(describeFault).join("; ")}`)
+        const roundStarted = Date.now()
+        yield* Effect.all(faults.map(apply), { concurrency: "unbounded", discard: true })
+        // Groups that were killed are back: wait for them to be connected again.
+        yield* waitFor(
+          () => openSources().length === total || proxy.unexpectedExit !== undefined,
+          Duration.sum(Duration.seconds(30), options.loadMargin),
+          () => `round ${rounds}: only ${openSources().length} of ${total} sources reconnected`
+        )
+        const faultsDone = Date.now()
+        const flowing = yield* checkFlow(rounds, roundStarted)
+        yield* checkIntegrity(`round ${rounds}`)
+        yield* checkLeaks(`round ${rounds}`)
+        log(
+          `round ${rounds}: ${total} sources connected ${Duration.format(Duration.millis(faultsDone - roundStarted))} after the faults began; data flowing to all ${options.destinations} destinations ${Duration.format(flowing)} later; integrity and leak checks passed`
+        )
+      }
+      // The end: every source half-closes; everything must be delivered, balanced and released.
+      log("soak: stopping every source")
+      for (const group of groups) group.child?.send({ cmd: "stop" } satisfies SourceCommand)
+      yield* waitFor(
+        () => groups.every((g) => g.stopped),
+        Duration.sum(Duration.seconds(20), options.loadMargin),
+        () => `source groups did not all close: ${groups.filter((g) => !g.stopped).map((g) => g.index).join(", ")}`
+      )
+      const closedAt = Date.now()
+      yield* waitFor(
+        () =>
+          [...sources.values()].every((s) => s.close !== undefined || s.proxyGeneration < proxy.generation) &&
+          destinations.every((d) => d.openIds.size === 0 && d.progressAt > closedAt + 3_000),
+        Duration.sum(Duration.seconds(20), options.loadMargin),
+        () => {
+          const unclosed = [...sources.values()].filter((s) => s.close === undefined && s.proxyGeneration === proxy.generation)
+          return `${unclosed.length} source connections never got a "connection closed" line from the proxy (e.g. ${
+            unclosed.slice(0, 5).map((s) => `${s.sourceId} from port ${s.port}`).join(", ")
+          })`
+        }
+      )
+      yield* checkIntegrity("the end")
+      const final = yield* poll(
+        readLeaks,
+        (reading) => leaksIn(reading, baseline.fibers === undefined ? undefined : baseline.fibers + 2).length === 0,
+        leakSettle,
+        (reading) => `the end: leak check failed: ${leaksIn(reading, baseline.fibers === undefined ? undefined : baseline.fibers + 2).join("; ")}`
+      )
+      const rss = residentBytes(proxy.pid!)
+      if (rss > baseline.rssBytes * 1.5 + 64 * 1024 * 1024) {
+        return yield* fail(`the end: the idle proxy holds ${mib(rss)}, over 1.5 x its loaded baseline ${mib(baseline.rssBytes)} + 64 MiB`)
+      }
+      return { sockets: final.sockets, fibers: metric(final, "socket_proxy_fibers_active"), rssBytes: rss }
+    })
+
+    const final = yield* body.pipe(
+      Effect.catchAllDefect((defect) => {
+        failures.push(defect instanceof SoakFailure ? defect.message : `the soak itself failed: ${String(defect)}`)
+        return Effect.succeed({ sockets: -1, fibers: undefined, rssBytes: 0 })
+      })
+    )
+    yield* Fiber.interrupt(sampler)
+    if (failures.length === 0) {
+      // A clean shutdown: SIGTERM drains and exits 0.
+      stopping.proxy = true
+      proxy.child?.signalLeader("SIGTERM")
+      const exited = yield* changed.waitUntil(() => proxy.child?.exit() !== undefined).pipe(
+        Effect.timeoutOption(Duration.sum(Duration.seconds(10), options.loadMargin))
+      )
+      const exit = proxy.child?.exit()
+      if (exited._tag === "None" || exit?.code !== 0) {
+        failures.push(`SIGTERM: the proxy did not exit 0 after draining: ${JSON.stringify(exit)}\n${proxy.child?.stderrTail() ?? ""}`)
+      }
+    }
+    return {
+      seed: options.seed,
+      rounds,
+      elapsed: Duration.millis(Date.now() - startedAt),
+      failures,
+      ledger: { ...ledgerTotals, violations: ledgerViolations },
+      bytesSent: bytesSent(),
+      sourceConnections,
+      unverifiableSources,
+      maxRecovery: Duration.millis(maxRecovery),
+      maxColdStart: Duration.millis(maxColdStart),
+      samples,
+      baseline: { sockets: baseline.sockets, fibers: baseline.fibers, rssBytes: baseline.rssBytes },
+      final,
+      metrics: proxy.metrics
+    }
+  })
