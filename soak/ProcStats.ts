@@ -21,4 +21,3 @@ export const residentBytes = (pid: number): number => {
   return match === null ? 0 : Number(match[1]) * 1024
 }
 
-export const isAlive = (pid: number): boolean => fs.existsSync(`/proc/${pid}`)
