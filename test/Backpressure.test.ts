@@ -119,4 +119,46 @@ describe("a destination that cannot keep up", () => {
       const totals = done.destinations[1]!
       expect(totals.delivered + totals.dropped).toBe(total)
     }))
+  describe("is only blamed while another connected destination could take more", () => {
+    // A bulk sender outruns every destination: whoever is full at the moment holds it
+    // back, but cutting a destination would lose its data and speed up no one.
+    const bulk = (port: number, total: number) =>
+      Effect.gen(function*() {
+        const s = yield* source(port)
+        const data = pattern(total, 17)
+        for (let offset = 0; offset < total; offset += 256 * 1024) {
+          yield* s.write(data.subarray(offset, offset + 256 * 1024))
+        }
+        yield* s.end
+      })
+
+    it.scopedLive("a single destination slower than the source is not cut: the source just goes at its pace", () =>
+      Effect.gen(function*() {
+        const slow = yield* destination({ pauseAfterEachRead: Duration.millis(2) })
+        const proxy = yield* startProxy([slow.endpoint], { writeTimeout, bufferBytes: 64 * 1024 })
+        const total = 16 * 1024 * 1024
+        yield* bulk(proxy.address.port, total)
+        yield* slow.until(() => slow.totalBytes() === total, Duration.seconds(60))
+        const done = yield* statsUntil(proxy, (stats) => stats.openConnections === 0)
+        expect(slow.connections).toHaveLength(1)
+        expect(done.destinations[0]!.dropped).toBe(0)
+      }))
+
+    it.scopedLive("destinations of equal speed behind a faster source are not cut", () =>
+      Effect.gen(function*() {
+        const sinks = [
+          yield* destination({ pauseAfterEachRead: Duration.millis(2) }),
+          yield* destination({ pauseAfterEachRead: Duration.millis(2) })
+        ]
+        const proxy = yield* startProxy(sinks.map((sink) => sink.endpoint), { writeTimeout, bufferBytes: 64 * 1024 })
+        const total = 16 * 1024 * 1024
+        yield* bulk(proxy.address.port, total)
+        for (const sink of sinks) yield* sink.until(() => sink.totalBytes() === total, Duration.seconds(60))
+        const done = yield* statsUntil(proxy, (stats) => stats.openConnections === 0)
+        for (const [index, sink] of sinks.entries()) {
+          expect(sink.connections).toHaveLength(1)
+          expect(done.destinations[index]!.dropped).toBe(0)
+        }
+      }))
+  })
 })

@@ -137,6 +137,21 @@ export class Forwarder {
     if (now - Math.max(this.connectedAt, this.lastFullAt) >= this.writeTimeoutMillis) this.onProbation = false
   }
 
+  /** True while a connection to the destination is up. */
+  get connected(): boolean {
+    return this.mode === "connected"
+  }
+
+  /** Every connected destination is full: none holds the others back, so this stretch starts afresh. */
+  excuse(): void {
+    if (this.stalledSince !== undefined) this.stalledSince = this.now()
+  }
+
+  /** Another destination holds the source back while this one has room: this one's stretch is over. */
+  keepsUp(): void {
+    this.stalledSince = undefined
+  }
+
   /**
    * Waits until the buffer has room or the mode changes (the caller then offers
    * again), for what is left of this destination's patience; a starting

@@ -99,6 +99,7 @@ class Fanout {
   )
 
   private catchUpStep(): Effect.Effect<void> {
+    this.assignBlame()
     return Effect.forEach(
       this.forwarders,
       (forwarder, i) =>
@@ -110,6 +111,30 @@ class Fanout {
         }),
       { discard: true }
     ).pipe(Effect.map(() => this.handOverWaiting()))
+  }
+
+  /**
+   * Decides whose stall clock runs while the source is held back. Only a destination
+   * that holds it back while another connected one has room slows anyone down: when
+   * every connected destination is full, the source is simply faster than all of them
+   * (a bulk sender, or a single destination) and none is blamed; a destination with
+   * room while another holds the source back is keeping up, and its stretch ends.
+   * Without this, destinations of equal speed behind a fast source took turns being
+   * full and were cut one after the other, losing data for nothing.
+   */
+  private assignBlame(): void {
+    let connectedWithRoom = 0
+    let anyFull = false
+    for (let i = 0; i < this.forwarders.length; i++) {
+      if (this.rests[i]!.length > 0) anyFull = true
+      else if (this.forwarders[i]!.connected) connectedWithRoom++
+    }
+    if (!anyFull) return
+    for (let i = 0; i < this.forwarders.length; i++) {
+      const forwarder = this.forwarders[i]!
+      if (this.rests[i]!.length === 0) forwarder.keepsUp()
+      else if (connectedWithRoom === 0) forwarder.excuse()
+    }
   }
 
   /** Hands over the waiting chunks for as long as every forwarder takes them. */
