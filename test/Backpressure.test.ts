@@ -134,9 +134,9 @@ describe("a destination that cannot keep up", () => {
 
     it.scopedLive("a single destination slower than the source is not cut: the source just goes at its pace", () =>
       Effect.gen(function*() {
-        const slow = yield* destination({ pauseAfterEachRead: Duration.millis(2) })
+        const slow = yield* destination({ pauseAfterEachRead: Duration.millis(10) })
         const proxy = yield* startProxy([slow.endpoint], { writeTimeout, bufferBytes: 64 * 1024 })
-        const total = 16 * 1024 * 1024
+        const total = 24 * 1024 * 1024
         yield* bulk(proxy.address.port, total)
         yield* slow.until(() => slow.totalBytes() === total, Duration.seconds(60))
         const done = yield* statsUntil(proxy, (stats) => stats.openConnections === 0)
@@ -147,11 +147,11 @@ describe("a destination that cannot keep up", () => {
     it.scopedLive("destinations of equal speed behind a faster source are not cut", () =>
       Effect.gen(function*() {
         const sinks = [
-          yield* destination({ pauseAfterEachRead: Duration.millis(2) }),
-          yield* destination({ pauseAfterEachRead: Duration.millis(2) })
+          yield* destination({ pauseAfterEachRead: Duration.millis(10) }),
+          yield* destination({ pauseAfterEachRead: Duration.millis(10) })
         ]
         const proxy = yield* startProxy(sinks.map((sink) => sink.endpoint), { writeTimeout, bufferBytes: 64 * 1024 })
-        const total = 16 * 1024 * 1024
+        const total = 24 * 1024 * 1024
         yield* bulk(proxy.address.port, total)
         for (const sink of sinks) yield* sink.until(() => sink.totalBytes() === total, Duration.seconds(60))
         const done = yield* statsUntil(proxy, (stats) => stats.openConnections === 0)
