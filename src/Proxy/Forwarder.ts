@@ -137,17 +137,21 @@ export class Forwarder {
     if (now - Math.max(this.connectedAt, this.lastFullAt) >= this.writeTimeoutMillis) this.onProbation = false
   }
 
-  /** True while a connection to the destination is up. */
-  get connected(): boolean {
-    return this.mode === "connected"
+  /**
+   * True while connected and taking data as fast as it comes: no write is waiting
+   * on the kernel. A destination with a write waiting is saturated itself, so a
+   * fuller one is not what holds it back.
+   */
+  get hungry(): boolean {
+    return this.mode === "connected" && !this.writePending
   }
 
-  /** Every connected destination is full: none holds the others back, so this stretch starts afresh. */
+  /** No other destination is hungry: none is held back by this one, so this stretch starts afresh. */
   excuse(): void {
     if (this.stalledSince !== undefined) this.stalledSince = this.now()
   }
 
-  /** Another destination holds the source back while this one has room: this one's stretch is over. */
+  /** Another destination holds the source back while this one is hungry: this one's stretch is over. */
   keepsUp(): void {
     this.stalledSince = undefined
   }

@@ -115,25 +115,30 @@ class Fanout {
 
   /**
    * Decides whose stall clock runs while the source is held back. Only a destination
-   * that holds it back while another connected one has room slows anyone down: when
-   * every connected destination is full, the source is simply faster than all of them
-   * (a bulk sender, or a single destination) and none is blamed; a destination with
-   * room while another holds the source back is keeping up, and its stretch ends.
-   * Without this, destinations of equal speed behind a fast source took turns being
-   * full and were cut one after the other, losing data for nothing.
+   * that holds it back while another one is hungry (connected, no write waiting on
+   * the kernel) slows anyone down. When no other one is hungry, the source is simply
+   * faster than all of them (a bulk sender, or a single destination) and none is
+   * blamed; a hungry destination while another holds the source back is keeping up,
+   * and its stretch ends. Without this, destinations of equal speed behind a fast
+   * source took turns being full and were cut one after the other, losing data for
+   * nothing. A destination that takes nothing at all is still cut: its wait for room
+   * runs out (`waitForRoom`), and so does its write (`--write-timeout`).
    */
   private assignBlame(): void {
-    let connectedWithRoom = 0
+    let hungry = 0
     let anyFull = false
     for (let i = 0; i < this.forwarders.length; i++) {
       if (this.rests[i]!.length > 0) anyFull = true
-      else if (this.forwarders[i]!.connected) connectedWithRoom++
+      else if (this.forwarders[i]!.hungry) hungry++
     }
     if (!anyFull) return
     for (let i = 0; i < this.forwarders.length; i++) {
       const forwarder = this.forwarders[i]!
-      if (this.rests[i]!.length === 0) forwarder.keepsUp()
-      else if (connectedWithRoom === 0) forwarder.excuse()
+      if (this.rests[i]!.length > 0) {
+        if (hungry === 0) forwarder.excuse()
+      } else if (forwarder.hungry) {
+        forwarder.keepsUp()
+      }
     }
   }
 
