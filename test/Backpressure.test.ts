@@ -132,18 +132,6 @@ describe("a destination that cannot keep up", () => {
         yield* s.end
       })
 
-    it.scopedLive("a single destination slower than the source is not cut: the source just goes at its pace", () =>
-      Effect.gen(function*() {
-        const slow = yield* destination({ pauseAfterEachRead: Duration.millis(10) })
-        const proxy = yield* startProxy([slow.endpoint], { writeTimeout, bufferBytes: 64 * 1024 })
-        const total = 24 * 1024 * 1024
-        yield* bulk(proxy.address.port, total)
-        yield* slow.until(() => slow.totalBytes() === total, Duration.seconds(60))
-        const done = yield* statsUntil(proxy, (stats) => stats.openConnections === 0)
-        expect(slow.connections).toHaveLength(1)
-        expect(done.destinations[0]!.dropped).toBe(0)
-      }))
-
     it.scopedLive("destinations of equal speed behind a faster source are not cut", () =>
       Effect.gen(function*() {
         const sinks = [
