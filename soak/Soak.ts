@@ -103,6 +103,8 @@ interface DestinationState {
 interface GroupState {
   readonly index: number
   generation: number
+  /** The generation whose process runs now; undefined from the moment it is killed. */
+  running: number | undefined
   child: Child | undefined
   stopped: boolean
 }
@@ -332,7 +334,10 @@ export const runSoak = (options: SoakOptions): Effect.Effect<SoakReport, never, 
       })
 
     // ----- sources
-    const onSourceLine = (group: GroupState) => (line: string) => {
+    const onSourceLine = (group: GroupState, generation: number) => (line: string) => {
+      // Lines a killed process had written but we had not read yet describe
+      // connections that died with it: counting them would leave ghosts.
+      if (group.running !== generation) return
       const event = JSON.parse(line) as SourceEvent
       const now = Date.now()
       switch (event.e) {
@@ -379,7 +384,8 @@ export const runSoak = (options: SoakOptions): Effect.Effect<SoakReport, never, 
 
     const startGroup = (group: GroupState) =>
       Effect.gen(function*() {
-        group.generation++
+        const generation = ++group.generation
+        group.running = generation
         group.stopped = false
         const child = yield* spawnPeer(
           "source",
@@ -392,7 +398,7 @@ export const runSoak = (options: SoakOptions): Effect.Effect<SoakReport, never, 
             recordsPerSecond: options.recordsPerSecond,
             meanPayload: options.meanPayload
           },
-          onSourceLine(group),
+          onSourceLine(group, generation),
           () => changed.notify()
         )
         children.add(child)
@@ -402,6 +408,7 @@ export const runSoak = (options: SoakOptions): Effect.Effect<SoakReport, never, 
     const killGroup = (group: GroupState) =>
       Effect.sync(() => {
         group.child?.signal("SIGKILL")
+        group.running = undefined
         const now = Date.now()
         // Its connections are gone with it; nobody will report them closed.
         for (const source of sources.values()) {
@@ -694,7 +701,7 @@ export const runSoak = (options: SoakOptions): Effect.Effect<SoakReport, never, 
       baseline.sockets = idle.sockets
       baseline.fibers = metric(idle, "socket_proxy_fibers_active")
       for (let index = 0; index < options.sourceGroups; index++) {
-        const group: GroupState = { index, generation: 0, child: undefined, stopped: false }
+        const group: GroupState = { index, generation: 0, running: undefined, child: undefined, stopped: false }
         groups.push(group)
         yield* startGroup(group)
       }
