@@ -30,10 +30,15 @@ export const make = (options: FakeDestinationOptions): Effect.Effect<FakeDestina
     const serve = (socket: Parameters<typeof Tcp.inbound>[0]) =>
       Effect.gen(function*() {
         const received = yield* Mailbox.make<Uint8Array, ConnectionLost>()
-        const connection = yield* Tcp.inbound(socket, {
-          onData: (chunk) => received.unsafeOffer(chunk),
-          onEnd: (failure) => received.unsafeDone(failure === undefined ? Exit.void : Exit.fail(failure))
-        })
+        const connection = yield* Effect.acquireRelease(
+          Effect.sync(() =>
+            Tcp.inbound(socket, {
+              onData: (chunk) => received.unsafeOffer(chunk),
+              onEnd: (failure) => received.unsafeDone(failure === undefined ? Exit.void : Exit.fail(failure))
+            })
+          ),
+          (connection) => Effect.sync(() => connection.close())
+        )
         const id = ++totals.connections
         let bytes = 0
         yield* log(`connection #${id} from ${connection.peer}`)

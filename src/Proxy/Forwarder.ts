@@ -40,12 +40,14 @@ import { Wakeup } from "./Wakeup.js"
  * gaps only ever fall between connections.
  */
 
-/** The fan-out a link belongs to, told when the link's part in holding the source back may have changed. */
+/** The session a link belongs to, told when the link's part in holding the source back may have changed. */
 export interface Flow {
   /** Something other than a new chunk changed what this link takes: look at every link again. */
-  readonly changed: () => void
+  changed(): void
   /** A write of this link completed. */
-  readonly written: () => void
+  written(): void
+  /** The link is closed and its fiber ends. */
+  forwarderDone(): void
 }
 
 export interface LinkSettings {
@@ -122,7 +124,7 @@ interface LogLine {
   readonly text: string
 }
 
-export class Forwarder {
+export class Forwarder implements Tcp.OutboundHandlers {
   private state: LinkState
   readonly buffer: OutboundBuffer
   readonly counters: LinkCounters
@@ -130,7 +132,7 @@ export class Forwarder {
   /** When the source ended; undefined while it is open. */
   private sourceEndedAt: number | undefined = undefined
   /** Lines the transitions produced, for the fiber to log (socket callbacks cannot). */
-  private readonly toLog: Array<LogLine> = []
+  private toLog: Array<LogLine> | undefined = undefined
   /** A failure was counted and no connection came up since: the next one is a reconnect. */
   private failedSinceConnected = false
 
@@ -215,7 +217,7 @@ export class Forwarder {
     const connection = state.connection
     const write: Write = { _tag: "InFlight", since: this.now(), pushedBack: false }
     state.write = write
-    connection.send(this.buffer.takeForWrite(maxWriteBytes), (failure) => this.written(connection, failure))
+    connection.send(this.buffer.takeForWrite(maxWriteBytes))
     // (`send` settles at once on a connection that has already failed.)
     if (state.write === write && this.state === state && connection.pushingBack()) {
       state.write = { _tag: "InFlight", since: write.since, pushedBack: true }
@@ -224,7 +226,8 @@ export class Forwarder {
     }
   }
 
-  private written(connection: Tcp.OutboundConnection, failure: string | undefined): void {
+  /** @internal The socket took the last write, or failed. */
+  onWritten(connection: Tcp.OutboundConnection, failure: string | undefined): void {
     const state = this.state
     // A write of a connection given up on settles nothing: the transition counted it.
     if (state._tag !== "Connected" || state.connection !== connection) return
@@ -240,15 +243,11 @@ export class Forwarder {
   // Transitions: every change of `state` is here
 
   private dial(now: number): Attempt {
-    const connection: Tcp.OutboundConnection = Tcp.open(this.destination, {
-      onConnect: () => this.connected(connection),
-      onLost: (reason) => this.lostConnection(connection, reason)
-    })
-    return { connection, since: now }
+    return { connection: Tcp.open(this.destination, this), since: now }
   }
 
-  /** Starting or Down with an attempt under way → Connected. */
-  private connected(connection: Tcp.OutboundConnection): void {
+  /** @internal Starting or Down with an attempt under way → Connected. */
+  onConnect(connection: Tcp.OutboundConnection): void {
     const state = this.state
     if ((state._tag !== "Starting" && state._tag !== "Down") || state.attempt?.connection !== connection) return
     const now = this.now()
@@ -271,8 +270,8 @@ export class Forwarder {
     this.flow.changed()
   }
 
-  /** Any state with a socket, when that socket fails or closes. */
-  private lostConnection(connection: Tcp.OutboundConnection, reason: string): void {
+  /** @internal Any state with a socket, when that socket fails or closes. */
+  onLost(connection: Tcp.OutboundConnection, reason: string): void {
     const state = this.state
     switch (state._tag) {
       case "Starting":
@@ -373,7 +372,7 @@ export class Forwarder {
   }
 
   private log(warning: boolean, text: string | undefined): void {
-    if (text !== undefined) this.toLog.push({ warning, text })
+    if (text !== undefined) (this.toLog ??= []).push({ warning, text })
   }
 
   // -------------------------------------------------------------------------
@@ -391,26 +390,38 @@ export class Forwarder {
       FiberRef.currentLogAnnotations,
       HashMap.set<string, unknown>("destination", this.health.name)
     )
-    return Effect.zipRight(annotate, this.loop())
+    return Effect.zipRight(annotate, this.loop)
   }
 
-  private loop(): Effect.Effect<void> {
-    return Effect.gen(this, function*() {
-      while (true) {
-        for (const line of this.toLog.splice(0)) {
-          yield* line.warning ? Effect.logWarning(line.text) : Effect.logInfo(line.text)
-        }
-        const state = this.state
-        if (state._tag === "Closed") return
-        if (state._tag === "Down" && state.attempt === undefined && state.redialAt === undefined) {
-          yield* this.drawBackoff(state)
-          continue
-        }
-        const now = this.now()
-        const deadline = this.step(state, now)
-        if (deadline !== undefined) yield* this.wakeup.waitUntil(deadline, now)
-      }
-    })
+  /**
+   * One look at the link, then the next: written as a chain of Effects rather
+   * than a generator, so a link waiting for something to happen holds one frame.
+   */
+  private readonly loop: Effect.Effect<void> = Effect.suspend(() => {
+    const lines = this.toLog
+    this.toLog = undefined
+    const next = this.look()
+    if (lines === undefined) return next
+    return Effect.zipRight(
+      Effect.forEach(lines, (line) => line.warning ? Effect.logWarning(line.text) : Effect.logInfo(line.text), {
+        discard: true
+      }),
+      next
+    )
+  })
+
+  private look(): Effect.Effect<void> {
+    const state = this.state
+    if (state._tag === "Closed") {
+      this.flow.forwarderDone()
+      return Effect.void
+    }
+    if (state._tag === "Down" && state.attempt === undefined && state.redialAt === undefined) {
+      return Effect.zipRight(this.drawBackoff(state), this.loop)
+    }
+    const now = this.now()
+    const deadline = this.step(state, now)
+    return deadline === undefined ? this.loop : Effect.zipRight(this.wakeup.waitUntil(deadline, now), this.loop)
   }
 
   /** Does what is due in `state` at `now`; returns when to look again, or undefined to look again at once. */
@@ -491,14 +502,16 @@ export class Forwarder {
 
   private drawBackoff(state: Extract<LinkState, { _tag: "Down" }>): Effect.Effect<void> {
     const failure = state.failure
-    return Effect.gen(this, function*() {
-      if (failure !== undefined) yield* Effect.logDebug(`redialling: ${describeFailure(failure, this.health.name)}`)
-      const delay = yield* (failure?._tag === "DestinationTooSlow"
-        ? tooSlowRedialDelay(Duration.millis(this.settings.writeTimeoutMillis))
-        : failure === undefined
-        ? Effect.succeed(Duration.zero)
-        : redialDelay(state.failures))
+    const delay = failure?._tag === "DestinationTooSlow"
+      ? tooSlowRedialDelay(Duration.millis(this.settings.writeTimeoutMillis))
+      : failure === undefined
+      ? Effect.succeed(Duration.zero)
+      : redialDelay(state.failures)
+    const drawn = Effect.map(delay, (delay) => {
       if (this.state === state) this.scheduleRedial(state, this.now() + Duration.toMillis(delay))
     })
+    return failure === undefined
+      ? drawn
+      : Effect.zipRight(Effect.logDebug(`redialling: ${describeFailure(failure, this.health.name)}`), drawn)
   }
 }

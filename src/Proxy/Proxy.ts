@@ -1,4 +1,4 @@
-import { Context, Effect, FiberSet, Layer } from "effect"
+import { Context, Duration, Effect, FiberSet, Layer } from "effect"
 import type { Scope } from "effect"
 import type { ProxyConfig } from "./Config.js"
 import { proxyConfigFromEnv } from "./Config.js"
@@ -10,6 +10,7 @@ import type { InvalidConfig, ListenError, MissingConfig } from "./Errors.js"
 import { Admission } from "./Admission.js"
 import { AllowList } from "./Cidr.js"
 import { FiberCounter } from "./FiberCounter.js"
+import { IdleWatch } from "./IdleWatch.js"
 import { acceptLoop } from "./Listener.js"
 import { serveMetrics } from "./MetricsServer.js"
 import { registerProxy } from "./ProxyMetrics.js"
@@ -41,6 +42,7 @@ export const make = (config: ProxyConfig): Effect.Effect<ProxyService, ListenErr
       config.destinations.map((destination) => new DestinationHealth(formatEndpoint(destination)))
     )
     const drain = new Drain()
+    const idle = new IdleWatch(Duration.toMillis(config.idleTimeout))
     const readiness = new Readiness()
     const fibers = new FiberCounter()
     yield* registerProxy(counters, fibers)
@@ -68,7 +70,8 @@ export const make = (config: ProxyConfig): Effect.Effect<ProxyService, ListenErr
         }
       })
     )
-    const context = { config, counters, drain }
+    const context = { config, counters, drain, idle }
+    yield* Effect.forkScoped(idle.run)
     // Every fiber of the proxy's data path descends from the accept loop, so this counts them all.
     const admission = new Admission(
       counters,

@@ -1,10 +1,12 @@
 import { Clock, Deferred, Duration, Effect, Exit, FiberRef, FiberSet, HashMap } from "effect"
+import type { Scope } from "effect"
 import type * as net from "node:net"
 import type { ProxyConfig } from "./Config.js"
-import type { Drain } from "./Drain.js"
+import type { Drain, Drainable } from "./Drain.js"
 import type { ConnectionLost } from "./Errors.js"
 import type { Flow } from "./Forwarder.js"
 import { Forwarder } from "./Forwarder.js"
+import type { IdleWatch, Watched } from "./IdleWatch.js"
 import { ConnectionCounters } from "./Stats.js"
 import type { ProxyCounters } from "./Stats.js"
 import * as Tcp from "./Tcp.js"
@@ -14,42 +16,58 @@ export interface SessionContext {
   readonly config: ProxyConfig
   readonly counters: ProxyCounters
   readonly drain: Drain
+  readonly idle: IdleWatch
 }
 
 /**
- * Hands what a source sends to every forwarder, in order, straight from the
- * socket's data event (no fiber runs per chunk), and pauses the source while it
- * waits for a forwarder: one whose write the kernel pushed back, with more queued,
- * for a moment (as plain Node would, so the kernel gathers full reads while the
- * destinations catch up), or one whose buffer is full. The buffers take what comes
- * while a destination lags past that moment, and all that a destination that is
- * down or connecting must not miss. After every change it looks at every
- * forwarder and keeps their stall clocks (see `Patience`).
+ * One accepted connection: the source, whose chunks go straight from the
+ * socket's data event to every forwarder, in order (no fiber runs per chunk), and
+ * one forwarder per destination, whose fibers live in the session's FiberSet.
+ *
+ * It pauses the source while it waits for a forwarder: one whose write the kernel
+ * pushed back, with more queued, for a moment (as plain Node would, so the kernel
+ * gathers full reads while the destinations catch up), or one whose buffer is full.
+ * The buffers take what comes while a destination lags past that moment, and all
+ * that a destination that is down or connecting must not miss. After every change
+ * it looks at every forwarder and keeps their stall clocks (see `Patience`).
  */
-class Fanout implements Flow {
+class Session implements Flow, Watched, Drainable {
   readonly forwarders: Array<Forwarder> = []
+  readonly counters: ConnectionCounters
+  private readonly source: Tcp.InboundConnection
   private paused = false
-  /** Why the source ended; undefined while it is open. */
-  endedBy: "closed" | "failed" | undefined = undefined
-  failure: ConnectionLost | undefined = undefined
-  idled = false
+  private ended = false
+  private failure: ConnectionLost | undefined = undefined
+  private idled = false
   lastActivity: number
   private open = 0
-  /** Pauses and resumes the source; set once the source is open. */
-  source: Tcp.InboundConnection | undefined = undefined
 
   constructor(
-    private readonly counters: { addReceived: (bytes: number) => void },
+    socket: net.Socket,
+    readonly id: number,
+    readonly openedAt: number,
+    private readonly context: SessionContext,
     private readonly clock: Clock.Clock,
-    /** Completed once the source has ended and every forwarder is done. */
+    /** The deferred `FiberSet.join` waits on: completed once the source has ended and every forwarder is done. */
     private readonly done: Deferred.Deferred<void, unknown>
   ) {
-    this.lastActivity = clock.unsafeCurrentTimeMillis()
-  }
-
-  add(forwarder: Forwarder): void {
-    this.forwarders.push(forwarder)
-    this.open++
+    const { config, counters } = context
+    this.lastActivity = openedAt
+    const settings = {
+      bufferBytes: config.bufferBytes,
+      writeTimeoutMillis: Duration.toMillis(config.writeTimeout),
+      connectTimeoutMillis: Duration.toMillis(config.connectTimeout)
+    }
+    // Every forwarder exists, and dials, before the first byte is read, so none misses any.
+    config.destinations.forEach((destination, index) => {
+      this.forwarders.push(new Forwarder(destination, counters.destinations[index]!, settings, clock, this))
+    })
+    this.open = this.forwarders.length
+    this.counters = new ConnectionCounters(id, Tcp.peerOf(socket), openedAt, this.forwarders.map((f) => f.counters), counters)
+    counters.open.set(id, this.counters)
+    this.source = Tcp.inbound(socket, this)
+    context.drain.add(this)
+    context.idle.watch(this)
   }
 
   readonly onData = (chunk: Uint8Array): void => {
@@ -60,20 +78,30 @@ class Fanout implements Flow {
     this.changed()
   }
 
-  readonly onEnd = (failure: ConnectionLost | undefined): void => {
+  onEnd(failure: ConnectionLost | undefined): void {
     this.failure = failure
-    this.endedBy = failure === undefined ? "closed" : "failed"
+    this.ended = true
     const now = this.clock.unsafeCurrentTimeMillis()
     for (const forwarder of this.forwarders) forwarder.sourceEnded(now)
     this.finishIfDone()
   }
 
-  readonly written = (): void => {
+  /** Drain: shutdown closes the source; the session flushes as on EOF. */
+  close(): void {
+    this.source.close()
+  }
+
+  closeIdle(): void {
+    this.idled = true
+    this.source.close()
+  }
+
+  written(): void {
     if (this.paused) this.changed()
   }
 
   /** Looks at every forwarder: who holds the source back, who is blamed for it; pauses or resumes the source. */
-  readonly changed = (): void => {
+  changed(): void {
     const forwarders = this.forwarders
     const now = this.clock.unsafeCurrentTimeMillis()
     let waitedFor = 0
@@ -87,48 +115,53 @@ class Fanout implements Flow {
       const role = forwarder.role(now)
       forwarder.judge(role, hungry - (role === "hungry" ? 1 : 0) > 0, waitedFor > 0, now)
     }
-    const pause = waitedFor > 0 && this.endedBy === undefined
-    if (pause === this.paused || this.source === undefined) return
+    const pause = waitedFor > 0 && !this.ended
+    if (pause === this.paused) return
     this.paused = pause
     if (pause) this.source.pause()
     else this.source.resume()
   }
 
-  /** A forwarder's fiber is done. */
-  readonly forwarderDone = (): void => {
+  forwarderDone(): void {
     this.open--
     this.finishIfDone()
   }
 
   private finishIfDone(): void {
-    if (this.endedBy !== undefined && this.open === 0) Deferred.unsafeDone(this.done, Exit.void)
+    if (this.ended && this.open === 0) Deferred.unsafeDone(this.done, Exit.void)
+  }
+
+  /** Closes everything the session holds: the source, every destination connection; forgets it. */
+  release(): Effect.Effect<void> {
+    return Effect.suspend(() => {
+      this.source.close()
+      for (const forwarder of this.forwarders) forwarder.closed()
+      this.context.drain.remove(this)
+      this.context.idle.unwatch(this)
+      return this.context.counters.release(this.counters)
+    })
+  }
+
+  logClosed(): Effect.Effect<void> {
+    return Effect.flatMap(Clock.currentTimeMillis, (closedAt) => {
+      const counters = this.counters
+      const lasted = closedAt - this.openedAt
+      return Effect.logInfo(
+        `connection closed (${this.endReason()}) after ${Duration.format(Duration.millis(lasted))}: ${summary(counters)}`
+      ).pipe(Effect.annotateLogs({ bytesIn: counters.bytesReceived, durationMs: lasted, links: counters.linkTotals() }))
+    })
+  }
+
+  private endReason(): string {
+    return this.failure !== undefined
+      ? `source failed: ${this.failure.reason}`
+      : this.idled
+      ? `source idle for ${Duration.format(this.context.config.idleTimeout)}`
+      : this.context.drain.draining
+      ? "proxy shutting down"
+      : "source closed the connection"
   }
 }
-
-/**
- * Closes the source once it has sent nothing for `idleMillis`. One timer per
- * source, re-armed only when it fires, not one per read: reads are the hot path.
- */
-const watchIdle = (fanout: Fanout, source: Tcp.InboundConnection, idleMillis: number): Effect.Effect<void> =>
-  Effect.gen(function*() {
-    while (true) {
-      const silentFor = (yield* Clock.currentTimeMillis) - fanout.lastActivity
-      if (silentFor >= idleMillis) {
-        fanout.idled = true
-        return yield* source.close
-      }
-      yield* Effect.sleep(Duration.millis(idleMillis - silentFor))
-    }
-  })
-
-const endReason = (fanout: Fanout, context: SessionContext): string =>
-  fanout.failure !== undefined
-    ? `source failed: ${fanout.failure.reason}`
-    : fanout.idled
-    ? `source idle for ${Duration.format(context.config.idleTimeout)}`
-    : context.drain.draining
-    ? "proxy shutting down"
-    : "source closed the connection"
 
 const summary = (counters: ConnectionCounters): string =>
   [
@@ -138,68 +171,43 @@ const summary = (counters: ConnectionCounters): string =>
     )
   ].join("; ")
 
+/** Opens the session in `scope`: its forwarders dialling, its source read, its fibers in `fibers`. */
+const openSession = (
+  socket: net.Socket,
+  context: SessionContext,
+  fibers: FiberSet.FiberSet<void, never>
+): Effect.Effect<Session, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const id = ++context.counters.acceptedConnections
+    yield* FiberRef.update(FiberRef.currentLogAnnotations, (annotations) =>
+      annotations.pipe(
+        HashMap.set<string, unknown>("connection", id),
+        HashMap.set<string, unknown>("peer", Tcp.peerOf(socket))
+      ))
+    const clock = yield* Effect.clock
+    // The set's `join` waits on its deferred, which the set completes with the first
+    // failure of a fiber in it; the session completes it once all is done.
+    const session = yield* Effect.acquireRelease(
+      Effect.sync(() => new Session(socket, id, clock.unsafeCurrentTimeMillis(), context, clock, fibers.deferred)),
+      (session) => session.release()
+    )
+    yield* Effect.logInfo("connection opened")
+    for (const forwarder of session.forwarders) yield* FiberSet.run(fibers, forwarder.run())
+    return session
+  })
+
 /**
- * One accepted connection: the source, read through the fan-out, and one
- * forwarder per destination, whose fibers (and the idle watchdog) live in this
- * session's FiberSet. The session waits on the set: it ends when the source has
- * ended and every forwarder is done, or with the first defect of any fiber in it.
- * Either way its scope then closes, which interrupts every fiber in the set and
- * closes every socket of the connection. Meant to be the whole of a forked fiber
- * (the listener runs each in its own): it annotates that fiber's logs for good
- * rather than through an `annotateLogs` frame the session would hold for its life.
+ * One accepted connection, from accept to close. The session waits on its
+ * FiberSet: it ends when the source has ended and every forwarder is done, or
+ * with the first defect of any fiber in it (which the listener logs). Either way
+ * its scope then closes, which interrupts every fiber in the set and closes every
+ * socket of the connection. Meant to be the whole of a forked fiber (the listener
+ * runs each in its own): it annotates that fiber's logs for good rather than
+ * through an `annotateLogs` frame the session would hold for its whole life.
  */
 export const runSession = (socket: net.Socket, context: SessionContext): Effect.Effect<void> =>
-  Effect.suspend(() => {
-    const { config, counters: proxyCounters } = context
-    const id = ++proxyCounters.acceptedConnections
-    const peer = Tcp.peerOf(socket)
-    return Effect.gen(function*() {
-      yield* FiberRef.update(FiberRef.currentLogAnnotations, (annotations) =>
-        annotations.pipe(HashMap.set<string, unknown>("connection", id), HashMap.set<string, unknown>("peer", peer)))
-      const openedAt = yield* Clock.currentTimeMillis
-      const clock = yield* Effect.clock
-      // The set's `join` waits on its deferred, which the set completes with the first
-      // failure of a fiber in it; the fan-out completes it once all is done.
-      const fibers = yield* FiberSet.make<void, never>()
-      const fanout = new Fanout({ addReceived: (bytes) => counters.addReceived(bytes) }, clock, fibers.deferred)
-      const settings = {
-        bufferBytes: config.bufferBytes,
-        writeTimeoutMillis: Duration.toMillis(config.writeTimeout),
-        connectTimeoutMillis: Duration.toMillis(config.connectTimeout)
-      }
-      // Every forwarder exists, and dials, before the first byte is read, so none misses any.
-      config.destinations.forEach((destination, index) =>
-        fanout.add(new Forwarder(destination, proxyCounters.destinations[index]!, settings, clock, fanout))
-      )
-      yield* Effect.addFinalizer(() =>
-        Effect.sync(() => {
-          for (const forwarder of fanout.forwarders) forwarder.closed()
-        })
-      )
-      const counters = new ConnectionCounters(id, peer, openedAt, fanout.forwarders.map((f) => f.counters), proxyCounters)
-      proxyCounters.open.set(id, counters)
-      yield* Effect.addFinalizer(() => proxyCounters.release(counters))
-
-      const source = yield* Tcp.inbound(socket, fanout)
-      fanout.source = source
-      yield* context.drain.register(source.close)
-      yield* Effect.logInfo("connection opened")
-      for (const forwarder of fanout.forwarders) {
-        yield* FiberSet.run(fibers, Effect.ensuring(forwarder.run(), Effect.sync(fanout.forwarderDone)))
-      }
-      const idleMillis = Duration.toMillis(config.idleTimeout)
-      if (idleMillis > 0) yield* FiberSet.run(fibers, watchIdle(fanout, source, idleMillis))
-
-      // A defect in any of them fails this, and the listener logs it.
-      yield* FiberSet.join(fibers)
-      yield* source.close
-      const closedAt = yield* Clock.currentTimeMillis
-      yield* Effect.logInfo(
-        `connection closed (${endReason(fanout, context)}) after ${
-          Duration.format(Duration.millis(closedAt - openedAt))
-        }: ${summary(counters)}`
-      ).pipe(
-        Effect.annotateLogs({ bytesIn: counters.bytesReceived, durationMs: closedAt - openedAt, links: counters.linkTotals() })
-      )
-    }).pipe(Effect.scoped)
-  })
+  Effect.scoped(
+    Effect.flatMap(FiberSet.make<void, never>(), (fibers) =>
+      Effect.flatMap(openSession(socket, context, fibers), (session) =>
+        Effect.zipRight(FiberSet.join(fibers), session.logClosed())))
+  )

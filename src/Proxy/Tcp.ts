@@ -187,97 +187,90 @@ export const listen = (address: ListenAddress): Effect.Effect<TcpListener, Liste
 
 // ---------------------------------------------------------------------------
 // Inbound connections (sources)
+//
+// Sockets are wrapped in small classes whose listeners are module-level functions
+// (the socket is `this`): thousands of connections, so no closures per socket.
 
 /** What an inbound socket reports to whoever reads it. */
 export interface InboundHandlers {
-  /** Called for every chunk received, in order, synchronously from the socket's event. */
+  /** Every chunk received, in order, synchronously from the socket's event. */
   readonly onData: (chunk: Uint8Array) => void
   /**
    * Called once, after the last `onData`: on EOF or close with no failure, or
    * with the failure of a socket that broke (everything received before it was
    * passed to `onData` first).
    */
-  readonly onEnd: (failure: ConnectionLost | undefined) => void
+  onEnd(failure: ConnectionLost | undefined): void
 }
 
-export interface InboundConnection {
-  readonly peer: string
-  readonly socket: net.Socket
+const wrapper = Symbol("socket-proxy/connection")
+type Wrapped<A> = net.Socket & { [wrapper]?: A }
+
+export class InboundConnection {
+  private ended = false
+
+  constructor(readonly socket: net.Socket, readonly peer: string, private readonly handlers: InboundHandlers) {}
+
   /** Stops taking data from the kernel (backpressure), until `resume`. */
-  readonly pause: () => void
-  readonly resume: () => void
+  pause(): void {
+    this.socket.pause()
+  }
+
+  resume(): void {
+    if (!this.socket.destroyed) this.socket.resume()
+  }
+
   /** Stops reading and closes the socket; safe to repeat. */
-  readonly close: Effect.Effect<void>
+  close(): void {
+    this.socket.destroy()
+  }
+
+  /** @internal */
+  end(failure: ConnectionLost | undefined): void {
+    if (this.ended) return
+    this.ended = true
+    this.handlers.onEnd(failure)
+  }
+}
+
+function inboundOf(socket: net.Socket): InboundConnection {
+  return (socket as Wrapped<InboundConnection>)[wrapper]!
+}
+function onInboundEnd(this: net.Socket): void {
+  inboundOf(this).end(undefined)
+}
+function onInboundError(this: net.Socket, error: Error): void {
+  const connection = inboundOf(this)
+  connection.end(new ConnectionLost({ peer: connection.peer, reason: describeSocketError(error) }))
 }
 
 /**
  * Starts reading an accepted socket, handing each chunk to `handlers` as it
- * arrives: no queue and no fiber between the socket and the reader. The scope
- * closes the socket.
+ * arrives: no queue and no fiber between the socket and the reader. The caller
+ * closes it.
  */
-export const inbound = (
-  socket: net.Socket,
-  handlers: InboundHandlers
-): Effect.Effect<InboundConnection, never, Scope.Scope> =>
-  Effect.gen(function*() {
-    const peer = peerOf(socket)
-    const close = Effect.sync(() => {
-      socket.destroy()
-    })
-    yield* Effect.addFinalizer(() => close)
-    let ended = false
-    const end = (failure: ConnectionLost | undefined) => {
-      if (ended) return
-      ended = true
-      handlers.onEnd(failure)
-    }
-    socket.on("data", handlers.onData)
-    socket.on("end", () => end(undefined))
-    socket.on("error", (error) => end(new ConnectionLost({ peer, reason: describeSocketError(error) })))
-    socket.on("close", () => end(undefined))
-    if (socket.destroyed) end(undefined)
-    else socket.resume()
-    return {
-      peer,
-      socket,
-      pause: () => {
-        socket.pause()
-      },
-      resume: () => {
-        if (!socket.destroyed) socket.resume()
-      },
-      close
-    }
-  })
+export const inbound = (socket: net.Socket, handlers: InboundHandlers): InboundConnection => {
+  const connection = new InboundConnection(socket, peerOf(socket), handlers)
+  ;(socket as Wrapped<InboundConnection>)[wrapper] = connection
+  socket.on("data", handlers.onData)
+  socket.on("end", onInboundEnd)
+  socket.on("error", onInboundError)
+  socket.on("close", onInboundEnd)
+  if (socket.destroyed) connection.end(undefined)
+  else socket.resume()
+  return connection
+}
 
 // ---------------------------------------------------------------------------
 // Outbound connections (destinations)
 
-/** What an outbound socket reports to whoever opened it; each is called at most once. */
+/** What an outbound connection reports to whoever opened it. */
 export interface OutboundHandlers {
-  readonly onConnect: () => void
-  /** The attempt failed, or the connection broke or was closed (by the peer or by `close`). */
-  readonly onLost: (reason: string) => void
-}
-
-export interface OutboundConnection {
-  readonly socket: net.Socket
-  /**
-   * Hands the chunks to the socket as one corked batch (a single writev) and
-   * calls `done` once the kernel has taken all of them, or with the reason the
-   * connection broke.
-   */
-  readonly send: (chunks: ReadonlyArray<Uint8Array>, done: (failure: string | undefined) => void) => void
-  /**
-   * True while the socket holds written bytes the kernel has not taken: right
-   * after `send`, false means the kernel took them all at once (`done` follows
-   * on the next tick), true means the destination is pushing back.
-   */
-  readonly pushingBack: () => boolean
-  /** Half-closes after the pending writes; `onLost` follows once the peer closes too. */
-  readonly finish: () => void
-  /** Closes the socket at once; safe to repeat. */
-  readonly close: () => void
+  onConnect(connection: OutboundConnection): void
+  /** The attempt failed, or the connection broke or was closed (by the peer or by `close`); once. */
+  onLost(connection: OutboundConnection, reason: string): void
+  /** The last `send` completed: the kernel took all of it, or the connection broke (`failure`). */
+  onWritten(connection: OutboundConnection, failure: string | undefined): void
 }
 
 /**
@@ -286,6 +279,79 @@ export interface OutboundConnection {
  */
 const discardedReplies = Buffer.allocUnsafe(16 * 1024)
 const discardReplies = { buffer: discardedReplies, callback: () => true }
+
+export class OutboundConnection {
+  private lost = false
+  /** Passed to every write: one function per connection, not one per write. */
+  private readonly afterWrite = (error: Error | null | undefined): void =>
+    this.handlers.onWritten(this, error === null || error === undefined ? undefined : describeSocketError(error))
+
+  constructor(readonly socket: net.Socket, private readonly handlers: OutboundHandlers) {}
+
+  /**
+   * Hands the chunks to the socket as one corked batch (a single writev);
+   * `onWritten` follows once the kernel has taken all of them.
+   */
+  send(chunks: ReadonlyArray<Uint8Array>): void {
+    const socket = this.socket
+    if (!socket.writable) {
+      this.handlers.onWritten(this, "connection closed")
+      return
+    }
+    const last = chunks.length - 1
+    if (last > 0) socket.cork()
+    for (let i = 0; i < last; i++) socket.write(chunks[i]!)
+    socket.write(chunks[last]!, this.afterWrite)
+    if (last > 0) socket.uncork()
+  }
+
+  /**
+   * True while the socket holds written bytes the kernel has not taken: right
+   * after `send`, false means the kernel took them all at once (`onWritten`
+   * follows on the next tick), true means the destination is pushing back.
+   */
+  pushingBack(): boolean {
+    return this.socket.writableLength > 0
+  }
+
+  /** Half-closes after the pending writes; `onLost` follows once the peer closes too. */
+  finish(): void {
+    this.socket.end()
+  }
+
+  /** Closes the socket at once; safe to repeat. */
+  close(): void {
+    this.socket.destroy()
+  }
+
+  /** @internal */
+  connected(): void {
+    this.handlers.onConnect(this)
+  }
+
+  /** @internal */
+  fail(reason: string): void {
+    if (this.lost) return
+    this.lost = true
+    this.handlers.onLost(this, reason)
+  }
+}
+
+function outboundOf(socket: net.Socket): OutboundConnection {
+  return (socket as Wrapped<OutboundConnection>)[wrapper]!
+}
+function onOutboundConnect(this: net.Socket): void {
+  outboundOf(this).connected()
+}
+function onOutboundError(this: net.Socket, error: Error): void {
+  outboundOf(this).fail(describeSocketError(error))
+}
+function onOutboundEnd(this: net.Socket): void {
+  outboundOf(this).fail("closed by peer")
+}
+function onOutboundClose(this: net.Socket): void {
+  outboundOf(this).fail("connection closed")
+}
 
 /**
  * Starts connecting to `endpoint`, trying every address its name resolves to;
@@ -300,45 +366,20 @@ export const open = (endpoint: Endpoint, handlers: OutboundHandlers): OutboundCo
     onread: discardReplies,
     ...socketOptions
   })
-  let lost = false
-  const fail = (reason: string) => {
-    if (lost) return
-    lost = true
-    handlers.onLost(reason)
-  }
-  socket.once("connect", handlers.onConnect)
-  socket.on("error", (error) => fail(describeSocketError(error)))
-  socket.on("end", () => fail("closed by peer"))
-  socket.on("close", () => fail("connection closed"))
-  return {
-    socket,
-    send: (chunks, done) => {
-      if (!socket.writable) {
-        done("connection closed")
-        return
-      }
-      // One corked batch becomes a single writev; its last callback covers them all.
-      const last = chunks.length - 1
-      if (last > 0) socket.cork()
-      for (let i = 0; i < last; i++) socket.write(chunks[i]!)
-      socket.write(chunks[last]!, (error) => done(error === null || error === undefined ? undefined : describeSocketError(error)))
-      if (last > 0) socket.uncork()
-    },
-    pushingBack: () => socket.writableLength > 0,
-    finish: () => {
-      socket.end()
-    },
-    close: () => {
-      socket.destroy()
-    }
-  }
+  const connection = new OutboundConnection(socket, handlers)
+  ;(socket as Wrapped<OutboundConnection>)[wrapper] = connection
+  socket.once("connect", onOutboundConnect)
+  socket.on("error", onOutboundError)
+  socket.on("end", onOutboundEnd)
+  socket.on("close", onOutboundClose)
+  return connection
 }
 
 /** An outbound connection as the fakes and the tests use it. */
 export interface ConnectedSocket {
   readonly peer: string
   readonly socket: net.Socket
-  /** Writes the chunks in order; completes once the kernel has taken all of them. */
+  /** Writes the chunks in order; completes once the kernel has taken all of them. One write at a time. */
   readonly write: (chunks: ReadonlyArray<Uint8Array>) => Effect.Effect<void, ConnectionLost>
   /** Fails when the peer closes, resets or errors. */
   readonly lost: Effect.Effect<never, ConnectionLost>
@@ -353,17 +394,19 @@ export const connect = (
     const destination = formatEndpoint(endpoint)
     const connected = yield* Deferred.make<void, ConnectError>()
     const lost = yield* Deferred.make<never, ConnectionLost>()
+    let written: ((failure: string | undefined) => void) | undefined
     const connection = yield* Effect.acquireRelease(
       Effect.sync(() =>
         open(endpoint, {
           onConnect: () => Deferred.unsafeDone(connected, Effect.void),
-          onLost: (reason) => {
+          onLost: (_, reason) => {
             Deferred.unsafeDone(connected, Effect.fail(new ConnectError({ destination, reason })))
             Deferred.unsafeDone(lost, Effect.fail(new ConnectionLost({ peer: destination, reason })))
-          }
+          },
+          onWritten: (_, failure) => written?.(failure)
         })
       ),
-      (connection) => Effect.sync(connection.close)
+      (connection) => Effect.sync(() => connection.close())
     )
     yield* Deferred.await(connected).pipe(
       Effect.timeoutFail({
@@ -373,8 +416,11 @@ export const connect = (
     )
     const write = (chunks: ReadonlyArray<Uint8Array>) =>
       Effect.async<void, ConnectionLost>((resume) => {
-        connection.send(chunks, (failure) =>
-          resume(failure === undefined ? Effect.void : Effect.fail(new ConnectionLost({ peer: destination, reason: failure }))))
+        written = (failure) => {
+          written = undefined
+          resume(failure === undefined ? Effect.void : Effect.fail(new ConnectionLost({ peer: destination, reason: failure })))
+        }
+        connection.send(chunks)
       })
     return { peer: peerOf(connection.socket), socket: connection.socket, write, lost: Deferred.await(lost) }
   })
