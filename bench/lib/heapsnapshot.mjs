@@ -63,7 +63,8 @@ const categoryOf = (type, name) => {
  * Reads `file` and returns
  * - `categories`: Map category → { count, bytes } (self sizes),
  * - `shapes`: Map "Object {a, b, c}" → { count, bytes } for plain objects, by their own property names,
- * - `closures`: Map function name → { count, bytes },
+ * - `closures`: Map "function-name script:line:column" → { count, bytes },
+ * - `closureFiles`: Map script → { count, bytes } of the closures defined in it,
  * - `totalBytes`, `nodeCount`.
  */
 export const summarizeSnapshot = (file) => {
@@ -78,6 +79,17 @@ export const summarizeSnapshot = (file) => {
   const edgesAt = indexOf(buffer, "\"edges\":[", nodesAt)
   const edgesEnd = indexOf(buffer, "]", edgesAt)
   const stringsAt = indexOf(buffer, "\"strings\":[", edgesEnd)
+  // [node offset, script id, line, column] per function, where V8 recorded one.
+  const locationsAt = buffer.indexOf("\"locations\":[", edgesEnd, "latin1")
+  const locationFields = meta.location_fields ?? []
+  let locations = new Float64Array(0)
+  if (locationsAt >= 0 && locationsAt < stringsAt && locationFields.length > 0) {
+    const locationsEnd = indexOf(buffer, "]", locationsAt)
+    let numbers = 0
+    for (let i = locationsAt + 13; i < locationsEnd; i++) if (buffer[i] === 44) numbers++
+    const text = buffer.toString("latin1", locationsAt + 13, locationsEnd).trim()
+    locations = text === "" ? locations : scanNumbers(buffer, locationsAt + 13, locationsEnd, numbers + 1)
+  }
   const nodes = scanNumbers(buffer, nodesAt + 9, edgesAt, nodeCount * nodeFields.length)
   const edges = scanNumbers(buffer, edgesAt + 9, edgesEnd, edgeCount * edgeFields.length)
   const stringsEnd = buffer.lastIndexOf("]")
@@ -94,6 +106,37 @@ export const summarizeSnapshot = (file) => {
   const propertyEdge = edgeTypes.indexOf("property")
   const objectType = nodeTypes.indexOf("object")
   const closureType = nodeTypes.indexOf("closure")
+  const internalEdge = edgeTypes.indexOf("internal")
+
+  // Where each node's edges start, to follow a closure to its script.
+  const firstEdge = new Float64Array(nodeCount)
+  for (let i = 0, e = 0; i < nodes.length; i += nf) {
+    firstEdge[i / nf] = e
+    e += nodes[i + nEdges] * ef
+  }
+  /** The node an internal edge called `name` of the node at `offset` leads to, or -1. */
+  const internal = (offset, name) => {
+    const from = firstEdge[offset / nf]
+    for (let e = from; e < from + nodes[offset + nEdges] * ef; e += ef) {
+      if (edges[e + eType] === internalEdge && strings[edges[e + eName]] === name) return edges[e + ef - 1]
+    }
+    return -1
+  }
+  const where = new Map()
+  const lf = locationFields.length
+  for (let i = 0; i + lf <= locations.length; i += lf) where.set(locations[i], [locations[i + 2], locations[i + 3]])
+  /** "name script:line:column" of a closure (the function's source), as far as the snapshot tells. */
+  const closureFile = (offset) => {
+    const shared = internal(offset, "shared")
+    const script = shared < 0 ? -1 : Math.max(internal(shared, "script_or_debug_info"), internal(shared, "script"))
+    return script < 0 ? "" : strings[nodes[script + nName]]
+  }
+  const closureKey = (offset, name, file) => {
+    const label = name === "" ? "(anonymous)" : name
+    const at = where.get(offset)
+    if (file === "" && at === undefined) return label
+    return `${label} ${file}${at === undefined ? "" : `:${at[0] + 1}:${at[1] + 1}`}`
+  }
 
   const add = (map, key, bytes) => {
     const entry = map.get(key)
@@ -106,6 +149,7 @@ export const summarizeSnapshot = (file) => {
   const categories = new Map()
   const shapes = new Map()
   const closures = new Map()
+  const closureFiles = new Map()
   let totalBytes = 0
   let edge = 0
   for (let i = 0; i < nodes.length; i += nf) {
@@ -125,11 +169,13 @@ export const summarizeSnapshot = (file) => {
       names.sort()
       add(shapes, `Object {${names.length > 8 ? names.slice(0, 8).join(", ") + ", …" : names.join(", ")}}`, bytes)
     } else if (type === closureType) {
-      add(closures, name === "" ? "(anonymous)" : name, bytes)
+      const file = closureFile(i)
+      add(closures, closureKey(i, name, file), bytes)
+      add(closureFiles, file === "" ? "(no script: native or bound)" : file, bytes)
     }
     edge += edgesHere * ef
   }
-  return { categories, shapes, closures, totalBytes, nodeCount }
+  return { categories, shapes, closures, closureFiles, totalBytes, nodeCount }
 }
 
 /** `after` − `before`, per `per` (e.g. sessions), for one of the maps above; sorted by bytes, largest first. */

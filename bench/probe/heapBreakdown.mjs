@@ -19,7 +19,7 @@ import { fileURLToPath } from "node:url"
 import { commitLabel } from "../lib/git.mjs"
 import { diffPer, summarizeSnapshot } from "../lib/heapsnapshot.mjs"
 import { rss } from "../lib/procstat.mjs"
-import { proxyEntryLabel, startServer } from "../lib/servers.mjs"
+import { proxyEntryLabel, repoRoot, startServer } from "../lib/servers.mjs"
 import { sleep } from "../lib/stats.mjs"
 
 /** A destination that accepts, reads and discards; counts what it accepted. */
@@ -94,6 +94,19 @@ const takeSnapshot = async (server, dir) => {
   throw new Error("heap probe: the heap snapshot did not complete within 180 s")
 }
 
+/** Paths of this machine (in module caches' keys, say) are written as <repo>, <tmp>, <home>. */
+const redact = (text) =>
+  text.replaceAll(`file://${repoRoot}/`, "").replaceAll(`${repoRoot}/`, "").replaceAll(repoRoot, "<repo>").replaceAll(os.tmpdir(), "<tmp>").replaceAll(os.homedir(), "<home>")
+
+/** The `limit` rows that changed most per session (by bytes either way), redacted. */
+const topRows = (rows, limit = 40) =>
+  rows
+    .filter((r) => Math.abs(r.bytes) >= 1 || Math.abs(r.count) >= 0.01)
+    .sort((a, b) => Math.abs(b.bytes) - Math.abs(a.bytes))
+    .slice(0, limit)
+    .sort((a, b) => b.bytes - a.bytes)
+    .map((r) => ({ ...r, key: redact(r.key) }))
+
 /**
  * Runs the probe against `kind` ("proxy", "bundle" or "reference"): returns per-session
  * heap bytes (total and by category, plain-object shape and closure name) and RSS.
@@ -124,15 +137,20 @@ export const heapRun = async (kind, { sessions, warm = 10, settleMs = 1000 }) =>
     if (sinks.some((sink) => sink.accepted !== warm + sessions)) {
       throw new Error(`heap probe: destinations accepted ${sinks.map((s) => s.accepted).join(" and ")} connections, not ${warm + sessions} each (reconnects?)`)
     }
+    const categories = diffPer(before.categories, after.categories, sessions)
+    const shapes = diffPer(before.shapes, after.shapes, sessions)
     return {
       kind,
       sessions,
       warm,
       heapBytesPerSession: (after.totalBytes - before.totalBytes) / sessions,
+      // Not printed: the first snapshot's own allocations inflate RSS; the many-sources scenario measures RSS.
       rssBytesPerSession: (rssAfter - rssBefore) / sessions,
-      categories: diffPer(before.categories, after.categories, sessions),
-      shapes: diffPer(before.shapes, after.shapes, sessions),
-      closures: diffPer(before.closures, after.closures, sessions)
+      structure: structureOf(categories, shapes),
+      categories: topRows(categories),
+      shapes: topRows(shapes),
+      closures: topRows(diffPer(before.closures, after.closures, sessions)),
+      closureFiles: topRows(diffPer(before.closureFiles, after.closureFiles, sessions))
     }
   } finally {
     for (const socket of sources) socket.destroy()
@@ -147,17 +165,20 @@ const sumWhere = (rows, test) =>
   rows.filter((r) => test(r.key)).reduce((sum, r) => ({ count: sum.count + r.count, bytes: sum.bytes + r.bytes }), { count: 0, bytes: 0 })
 
 /** What the Effect runtime's structures per session add up to (by constructor or by own properties). */
-export const structureCounts = (result) => ({
-  fibers: find(result.categories, "FiberRuntime"),
-  closures: find(result.categories, "(closure)"),
-  contexts: find(result.categories, "system / Context"),
+const structureOf = (categories, shapes) => ({
+  fibers: find(categories, "FiberRuntime"),
+  closures: find(categories, "(closure)"),
+  contexts: find(categories, "system / Context"),
   // effect 3.x: a Scope is Object.create(ScopeImplProto) with own properties strategy and state.
-  scopes: find(result.shapes, "Object {state, strategy}"),
+  scopes: find(shapes, "Object {state, strategy}"),
   // a Deferred is an object literal carrying the effect/Deferred type id (and the Commit prototype's).
-  deferreds: sumWhere(result.shapes, (key) => key.includes("<symbol effect/Deferred>")),
-  effectFrames: find(result.categories, "EffectPrimitive"),
-  sockets: find(result.categories, "Socket")
+  deferreds: sumWhere(shapes, (key) => key.includes("<symbol effect/Deferred>")),
+  effectFrames: find(categories, "EffectPrimitive"),
+  sockets: find(categories, "Socket")
 })
+
+/** The counts above, of a `heapRun` result. */
+export const structureCounts = (result) => result.structure
 
 const kb = (bytes) => (bytes / 1024).toFixed(2)
 const n = (count) => (Math.abs(count) < 0.005 ? "0" : count.toFixed(2))
@@ -167,7 +188,7 @@ export const heapMarkdown = (results, { date = new Date(), top = 15 } = {}) => {
   const kinds = results.map((r) => r.kind)
   const label = { proxy: "proxy", bundle: "one-file build", reference: "reference" }
   const what = {
-    proxy: `proxy: \`${proxyEntryLabel}\``,
+    proxy: `proxy: \`${redact(proxyEntryLabel)}\``,
     bundle: "one-file build: `node dist/socket-proxy.mjs proxy` (`npm run build`)",
     reference: "reference: `node bench/reference.mjs`"
   }
@@ -179,13 +200,12 @@ export const heapMarkdown = (results, { date = new Date(), top = 15 } = {}) => {
     `Heap per idle session (1 source × 2 destinations): the difference of two heap snapshots of the running process ` +
       `(\`--heapsnapshot-signal\`; V8 collects garbage before each), taken with ${results[0].warm} and ${results[0].warm + results[0].sessions} ` +
       `idle sessions, divided by ${results[0].sessions}. Counts and bytes are per session; bytes are V8's self sizes (what the object itself ` +
-      `occupies, not what it keeps alive). ${kinds.map((k) => what[k]).join("; ")}. ` +
+      `occupies, not what it keeps alive); memory outside V8's heap (Buffers' contents, libuv handles, kernel socket buffers) is not in them, RSS is. ${kinds.map((k) => what[k]).join("; ")}. ` +
       `Commit ${commitLabel()}, ${date.toISOString().slice(0, 16).replace("T", " ")} UTC, Node ${process.version}, ${os.cpus().length} CPUs, load average ${os.loadavg().map((l) => l.toFixed(2)).join(" ")}.`,
     "",
     `| per session | ${kinds.map((k) => label[k]).join(" | ")} |`,
     `|---|${kinds.map(() => "---:").join("|")}|`,
     `| heap (self sizes of live objects), KiB | ${results.map((r) => kb(r.heapBytesPerSession)).join(" | ")} |`,
-    `| RSS, KiB (same runs; RSS grows in steps, so only large counts say much) | ${results.map((r) => kb(r.rssBytesPerSession)).join(" | ")} |`
   ]
   const structure = results.map(structureCounts)
   const names = [
@@ -212,7 +232,13 @@ export const heapMarkdown = (results, { date = new Date(), top = 15 } = {}) => {
   }
   table(`Top ${top} types by bytes per session (objects by constructor, the rest by kind, as in DevTools' summary):`, (r) => r.categories, "type", top)
   table("Plain objects by their own property names, top 10:", (r) => r.shapes, "object", 10)
-  table("Closures by function name, top 10:", (r) => r.closures, "function", 10)
+  table("Closures by the file that defines them, top 10:", (r) => r.closureFiles, "file", 10)
+  table(
+    "Closures by function and where it is defined (line:column of the code as loaded; through tsx that is esbuild's output of the file, whose lines stay close to the source), top 15:",
+    (r) => r.closures,
+    "function",
+    15
+  )
   return lines.join("\n")
 }
 
