@@ -114,9 +114,16 @@ const topRows = (rows, limit = 40) =>
 export const heapRun = async (kind, { sessions, warm = 10, settleMs = 1000 }) => {
   const dir = mkdtempSync(path.join(os.tmpdir(), "socket-proxy-heap-"))
   const sinks = await Promise.all([startSink(), startSink()])
-  const server = await startServer(kind, sinks.map((sink) => sink.port), [], {
-    nodeFlags: ["--expose-gc", "--heapsnapshot-signal=SIGUSR2", `--diagnostic-dir=${dir}`]
-  })
+  let server
+  try {
+    server = await startServer(kind, sinks.map((sink) => sink.port), [], {
+      nodeFlags: ["--expose-gc", "--heapsnapshot-signal=SIGUSR2", `--diagnostic-dir=${dir}`]
+    })
+  } catch (error) {
+    for (const sink of sinks) sink.close()
+    rmSync(dir, { recursive: true, force: true })
+    throw error
+  }
   const sources = []
   const upTo = async (count) => {
     await openSources(server.port, count - sources.length, sources)
