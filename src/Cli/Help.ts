@@ -13,6 +13,7 @@ export interface CommandHelp {
 
 const width = 80
 const indent = "      "
+const glue = "\u0001"
 
 /** Wraps `text` into lines of at most `width` columns, each starting with `prefix`. */
 export const wrap = (text: string, prefix: string): ReadonlyArray<string> => {
@@ -36,7 +37,9 @@ const optionLines = (spec: OptionSpec): ReadonlyArray<string> => {
     spec.defaultText === undefined ? undefined : `Default: ${spec.defaultText}.`,
     spec.env === undefined ? undefined : `Env: ${spec.env}.`
   ].filter((fact) => fact !== undefined)
-  return [head, ...wrap(`${spec.help} ${facts.join(" ")}`, indent)]
+  // A fact is never split over two lines: "Default:" stays with its value.
+  const glued = facts.map((fact) => fact.replace(/ /g, glue))
+  return [head, ...wrap(`${spec.help} ${glued.join(" ")}`, indent).map((line) => line.replaceAll(glue, " "))]
 }
 
 const helpOption: OptionSpec = {
