@@ -31,8 +31,9 @@ export interface RouteConfig {
 export interface RoutesConfig {
   readonly metrics: ListenAddress | undefined
   readonly drainTimeout: Duration.Duration
-  readonly logLevel: LogLevel.LogLevel
-  readonly logFormat: LogFormat
+  /** Undefined where the command line's own setting applies (a proxy made from a `ProxyConfig`). */
+  readonly logLevel: LogLevel.LogLevel | undefined
+  readonly logFormat: LogFormat | undefined
   /** At least one; names unique, listen addresses distinct. */
   readonly routes: ReadonlyArray<RouteConfig>
 }
