@@ -1,6 +1,7 @@
 import { Command, Options } from "@effect/cli"
 import { Effect, Layer } from "effect"
 import { resolveProxyConfig, resolveSetting } from "../Proxy/Config.js"
+import { ignoreSighup } from "../ConfigFile/Signals.js"
 import { UsageError } from "../Proxy/Errors.js"
 import * as Proxy from "../Proxy/Proxy.js"
 import { checkSwitch } from "../Proxy/Settings.js"
@@ -67,7 +68,9 @@ export const proxyCommand = Command.make(
       if (file === undefined) {
         if (check) return yield* new UsageError({ detail: "--check needs --config FILE (or SOCKET_PROXY_CONFIG)" })
         return yield* resolveProxyConfig({ ...given, destinations: values.destinations }).pipe(
-          Effect.flatMap((config) => Layer.launch(Proxy.layer(config))),
+          Effect.flatMap((config) =>
+            Effect.scoped(Effect.zipRight(ignoreSighup, Layer.launch(Proxy.layer(config))))
+          ),
           withLogFormat(given.logFormat),
           withLogLevel(given.logLevel)
         )
