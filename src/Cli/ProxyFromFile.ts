@@ -4,6 +4,7 @@ import type { FlagValues } from "../ConfigFile/Load.js"
 import { loadConfigFile } from "../ConfigFile/Load.js"
 import { reloadOnChange, reloadTriggers } from "../ConfigFile/Reload.js"
 import { warnUnapplied } from "../ConfigFile/Unapplied.js"
+import { fileStamp } from "../ConfigFile/Watch.js"
 import type { InvalidConfig, InvalidConfigFile, ListenError } from "../Proxy/Errors.js"
 import * as Proxy from "../Proxy/Proxy.js"
 import { describeRoute } from "../Proxy/Routes.js"
@@ -27,6 +28,8 @@ export const runFromFile = (
   options: FromFile
 ): Effect.Effect<void, InvalidConfigFile | InvalidConfig | ListenError, FileSystem.FileSystem> =>
   Effect.gen(function*() {
+    // Taken before the read: a change after it is seen as one, even if it comes before the watch starts.
+    const stamp = yield* fileStamp(options.file)
     const config = yield* loadConfigFile(options.file, options.flags)
     if (options.check) {
       return yield* Console.log(
@@ -37,7 +40,7 @@ export const runFromFile = (
       const triggers = yield* reloadTriggers(options.file)
       const routes = yield* Proxy.makeRoutes(config)
       yield* warnUnapplied(config)
-      return yield* reloadOnChange(options.file, options.flags, routes.routes, triggers)
+      return yield* reloadOnChange(options.file, options.flags, routes.routes, triggers, stamp)
     }).pipe(Effect.scoped)
     const logged = config.logFormat === undefined ? run : withLogger(config.logFormat)(run)
     return yield* config.logLevel === undefined ? logged : Logger.withMinimumLogLevel(logged, config.logLevel)

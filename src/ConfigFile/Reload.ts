@@ -65,13 +65,15 @@ export const reloadOnChange = (
   file: string,
   flags: FlagValues,
   routes: RouteSet,
-  triggers: Queue.Dequeue<ReloadTrigger>
+  triggers: Queue.Dequeue<ReloadTrigger>,
+  /** `fileStamp` of the file taken before it was read for what runs now. */
+  loadedStamp: string
 ): Effect.Effect<never, never, FileSystem.FileSystem> =>
   Effect.gen(function*() {
     // Both series show from the first scrape, at 0.
     yield* Metric.incrementBy(Metric.tagged(configReloads, "result", "applied"), 0)
     yield* Metric.incrementBy(Metric.tagged(configReloads, "result", "failed"), 0)
-    let stamp = yield* fileStamp(file)
+    let stamp = loadedStamp
     return yield* Effect.forever(
       Effect.gen(function*() {
         const first = yield* Queue.take(triggers)

@@ -111,7 +111,8 @@ export const openRoute = (
     const destinations = yield* SubscriptionRef.make<ReadonlyArray<DestinationConfig>>(config.destinations)
 
     const startAccepting = (on: Tcp.TcpListener) =>
-      Effect.supervised(Effect.forkIn(acceptLoop(on, sessions, () => current), scope), shared.fibers).pipe(
+      // Interruptible whatever the caller is (a reload commits uninterruptibly): sessions interrupt their own fibers.
+      Effect.supervised(Effect.forkIn(Effect.interruptible(acceptLoop(on, sessions, () => current)), scope), shared.fibers).pipe(
         Effect.map((fiber) => {
           acceptors.push(fiber)
         })
@@ -136,6 +137,10 @@ export const openRoute = (
             yield* startAccepting(newListener)
             listener = newListener
             yield* old.stopAccepting
+            yield* Effect.logInfo(
+              `listening on ${formatEndpoint(newListener.address)} instead of ${formatEndpoint(old.address)}, ` +
+                `forwarding to ${next.destinations.map(formatEndpoint).join(", ")}`
+            ).pipe(Effect.annotateLogs({ route: next.name }))
           }
         })
         return { commit, abort: newScope === undefined ? Effect.void : Scope.close(newScope, Exit.void) }

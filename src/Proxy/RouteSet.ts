@@ -99,7 +99,7 @@ export const makeRouteSet = (
           yield* Effect.logInfo(`route ${route.name} removed: stopped listening, draining ${open} connection(s)`).pipe(
             Effect.annotateLogs({ route: route.name })
           )
-          yield* Effect.forkIn(route.stop(drainTimeout), scope)
+          yield* Effect.forkIn(Effect.interruptible(route.stop(drainTimeout)), scope)
         }
         return changes
       }).pipe(Effect.uninterruptible)
