@@ -10,6 +10,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { loadConfigFile } from "../src/ConfigFile/Load.js"
+import { repoRoot } from "./support/Cli.js"
 
 /** Writes `text` to a new file named `name` in a fresh temporary directory; the scope removes it. */
 const writeFile = (name: string, text: string) =>
@@ -87,6 +88,13 @@ describe("config file: what it holds", () => {
       expect(config.logLevel).toBe(LogLevel.Warning)
       expect(millis(config.routes[0]!.destinations[1]!.connectTimeout)).toBe(1_000)
     }))
+
+  it.effect("deploy/config/socket-proxy.yaml, the full example, is valid", () =>
+    Effect.gen(function*() {
+      const config = yield* loadConfigFile(path.join(repoRoot, "deploy", "config", "socket-proxy.yaml"), {})
+      expect(config.routes.map((r) => r.name)).toEqual(["vehicles", "signals"])
+      expect(config.routes[0]!.destinations[2]!.bufferBytes).toBe(4 * 1024 * 1024)
+    }).pipe(Effect.provide(NodeFileSystem.layer)))
 
   it.scoped("a flag wins over the file's top level", () =>
     Effect.gen(function*() {

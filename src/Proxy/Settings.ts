@@ -177,7 +177,7 @@ export const settings = {
     flag: "write-timeout",
     env: "SOCKET_PROXY_WRITE_TIMEOUT",
     metavar: "DURATION",
-    help: "How long a slow or stalled destination may hold the source back before it is cut and redialled",
+    help: "How long a slow or stalled destination may hold the source back before it is cut and redialled.",
     defaultText: formatDuration(defaultValues.writeTimeout),
     parse: positiveDuration,
     places: ["top", "route", "destination"]
