@@ -108,7 +108,7 @@ describe("config file: reload", () => {
       const file = path.join(dir, "proxy.yaml")
       fs.writeFileSync(file, `metrics: "${loopback}:0"\n` + fileOf(routeYaml("one", `${loopback}:0`, [d1]), routeYaml("two", `${loopback}:0`, [d2])))
       const proxy = yield* startProxy(file)
-      const metricsPort = Number((yield* proxy.waitForLine(/metrics and health on http:\/\/\S+:(\d+)/))[1])
+      const metricsPort = Number((yield* proxy.waitForLine(/metrics and health on http:\/\/\S+:(\d+)/, Duration.seconds(30)))[1])
       const one = yield* routePort(proxy, "one")
       const two = yield* routePort(proxy, "two")
       const onTwo = yield* source(two)
