@@ -5,16 +5,24 @@
  * `socket-proxy:`, naming the flag and the value, with exit code 2.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { vi } from "vitest"
+import { Duration, Effect } from "effect"
 import { settings } from "../src/Proxy/Settings.js"
 import type { CliExit } from "./support/Cli.js"
-import { nonEmptyLines, runCli } from "./support/Cli.js"
+import { nonEmptyLines, runCli as runCliWithin } from "./support/Cli.js"
 import { freePort, loopback } from "./support/Peers.js"
+
+// Each test starts real processes; on a loaded 2-core machine that takes seconds per process.
+vi.setConfig({ testTimeout: 60_000 })
 
 const transcript = (exit: CliExit): string =>
   `exit code ${exit.code}, signal ${exit.signal}\n--- stdout ---\n${exit.stdout}\n--- stderr ---\n${exit.stderr}`
 
 const ansi = /\u001b\[/
+
+/** Starting tsx takes seconds on a loaded machine: a rejection must come, but may come late. */
+const runCli = (args: ReadonlyArray<string>, options: { readonly env?: Readonly<Record<string, string>> } = {}) =>
+  runCliWithin(args, options, Duration.seconds(40))
 
 const expectRejection = (exit: CliExit, mentions: ReadonlyArray<string>): void => {
   const context = transcript(exit)

@@ -6,6 +6,7 @@
  * Every port is ephemeral; every wait is on a log line or a socket event.
  */
 import { describe, expect, it } from "@effect/vitest"
+import { vi } from "vitest"
 import { Duration, Effect } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
@@ -15,6 +16,9 @@ import { listeningPort, nonEmptyLines, runCli, spawnCli } from "./support/Cli.js
 import { destination, loopback, refusesConnections, source } from "./support/Peers.js"
 import type { TestDestination } from "./support/Peers.js"
 import { scrapeUntil } from "./support/Scrape.js"
+
+// Each test starts real processes; on a loaded 2-core machine that takes seconds per process.
+vi.setConfig({ testTimeout: 90_000 })
 
 const transcript = (exit: CliExit): string =>
   `exit code ${exit.code}, signal ${exit.signal}\n--- stdout ---\n${exit.stdout}\n--- stderr ---\n${exit.stderr}`
@@ -44,7 +48,12 @@ const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")
 
 /** The port route `name` listens on, from its `listening on HOST:PORT ... route=NAME` line. */
 const routePort = (proxy: CliProcess, name: string) =>
-  Effect.map(proxy.waitForLine(new RegExp(`listening on (\\S+):(\\d+)[ ,].* route=${name}$`)), (m) => Number(m[2]))
+  Effect.map(proxy.waitForLine(new RegExp(`listening on (\\S+):(\\d+)[ ,].* route=${name}$`), startup), (m) => Number(m[2]))
+
+/** Starting tsx takes seconds on a loaded machine. */
+const startup = Duration.seconds(40)
+/** A reload, a drain: quick, but not on a loaded machine. */
+const later = Duration.seconds(20)
 
 const startProxy = (file: string, extra: ReadonlyArray<string> = []) =>
   spawnCli(["proxy", "--config", file, ...extra])
@@ -77,23 +86,23 @@ describe("config file: --check", () => {
       const dir = yield* configDir
       const good = path.join(dir, "good.yaml")
       fs.writeFileSync(good, `routes:\n  - { name: a, listen: 8000, destinations: ["127.0.0.1:9"] }\n`)
-      const ok = yield* runCli(["proxy", "--config", good, "--check"])
+      const ok = yield* runCli(["proxy", "--config", good, "--check"], {}, startup)
       expect(ok.code, transcript(ok)).toBe(0)
       expect(ok.stdout).toContain("valid; 1 route(s): a on *:8000 -> 127.0.0.1:9")
       const bad = path.join(dir, "bad.json")
       fs.writeFileSync(bad, JSON.stringify({ routes: [{ name: "a", listen: 1, destinations: [{ address: "x:1", bufer: 1 }] }] }))
-      const refused = yield* runCli(["proxy", "--check", "--config", bad])
+      const refused = yield* runCli(["proxy", "--check", "--config", bad], {}, startup)
       expect(refused.code, transcript(refused)).toBe(2)
       expect(nonEmptyLines(refused.stderr), transcript(refused)).toEqual([
         `socket-proxy: ${bad}: routes[0].destinations[0].bufer: unknown key; expected one of address, connect-timeout, write-timeout, buffer, sample`
       ])
-      const fromEnv = yield* runCli(["proxy", "--check"], { env: { SOCKET_PROXY_CONFIG: good } })
+      const fromEnv = yield* runCli(["proxy", "--check"], { env: { SOCKET_PROXY_CONFIG: good } }, startup)
       expect(fromEnv.code, transcript(fromEnv)).toBe(0)
     }))
 
   it.scopedLive("--listen with --config is a usage error", () =>
     Effect.gen(function*() {
-      const exit = yield* runCli(["proxy", "--config", "proxy.yaml", "--dest", "a:1"])
+      const exit = yield* runCli(["proxy", "--config", "proxy.yaml", "--dest", "a:1"], {}, startup)
       expect(exit.code, transcript(exit)).toBe(2)
       expect(nonEmptyLines(exit.stderr)).toHaveLength(1)
       expect(exit.stderr).toContain("--dest \"a:1\" cannot be used with --config")
@@ -108,7 +117,7 @@ describe("config file: reload", () => {
       const file = path.join(dir, "proxy.yaml")
       fs.writeFileSync(file, `metrics: "${loopback}:0"\n` + fileOf(routeYaml("one", `${loopback}:0`, [d1]), routeYaml("two", `${loopback}:0`, [d2])))
       const proxy = yield* startProxy(file)
-      const metricsPort = Number((yield* proxy.waitForLine(/metrics and health on http:\/\/\S+:(\d+)/, Duration.seconds(30)))[1])
+      const metricsPort = Number((yield* proxy.waitForLine(/metrics and health on http:\/\/\S+:(\d+)/, startup))[1])
       const one = yield* routePort(proxy, "one")
       const two = yield* routePort(proxy, "two")
       const onTwo = yield* source(two)
@@ -117,11 +126,11 @@ describe("config file: reload", () => {
 
       // Unchanged: SIGHUP still reloads, and says so.
       yield* proxy.kill("SIGHUP")
-      yield* proxy.waitForLine(/reloaded \S+ \(SIGHUP\): nothing changed/)
+      yield* proxy.waitForLine(/reloaded \S+ \(SIGHUP\): nothing changed/, later)
 
       yield* replaceFile(file, `metrics: "${loopback}:0"\n` + fileOf(routeYaml("one", `${loopback}:0`, [d1]), routeYaml("three", `${loopback}:0`, [d2])))
       yield* proxy.kill("SIGHUP")
-      const reloaded = yield* proxy.waitForLine(/reloaded \S+ \((?:SIGHUP|file changed)\): .*route three added.*route two removed/)
+      const reloaded = yield* proxy.waitForLine(/reloaded \S+ \((?:SIGHUP|file changed)\): .*route three added.*route two removed/, later)
       expect(reloaded.input).not.toContain("refused")
       const three = yield* routePort(proxy, "three")
       // The removed route's connection drains as on shutdown: what it sent is delivered, then EOF.
@@ -136,7 +145,7 @@ describe("config file: reload", () => {
       // A bad edit: one error line naming the key, and everything goes on as it was.
       yield* replaceFile(file, fileOf(routeYaml("one", `${loopback}:0`, [d1])) + "    bufer: 1MiB\n")
       yield* proxy.kill("SIGHUP")
-      const refusal = yield* proxy.waitForLine(/level=ERROR .*refused, nothing changed: .*routes\[0\]\.bufer: unknown key/)
+      const refusal = yield* proxy.waitForLine(/level=ERROR .*refused, nothing changed: .*routes\[0\]\.bufer: unknown key/, later)
       expect(refusal.input).toContain(file)
       yield* onThree.write("still")
       yield* d2.until(() => d2.connections[1]!.bytes === 10)
@@ -161,7 +170,7 @@ describe("config file: reload", () => {
       const proxy = yield* startProxy(file)
       yield* routePort(proxy, "one")
       yield* replaceFile(file, fileOf(routeYaml("one", `${loopback}:0`, [d1]), routeYaml("two", `${loopback}:0`, [d2])))
-      yield* proxy.waitForLine(/reloaded \S+ \(file changed\): route two added/)
+      yield* proxy.waitForLine(/reloaded \S+ \(file changed\): route two added/, later)
       const two = yield* routePort(proxy, "two")
       const s = yield* source(two)
       yield* s.write("watched")
@@ -186,7 +195,7 @@ describe("config file: reload", () => {
       version("..v2", fileOf(routeYaml("one", `${loopback}:0`, [d1]), routeYaml("two", `${loopback}:0`, [d2])))
       fs.symlinkSync("..v2", path.join(dir, "..data_tmp"))
       fs.renameSync(path.join(dir, "..data_tmp"), path.join(dir, "..data"))
-      yield* proxy.waitForLine(/reloaded \S+ \(file changed\): route two added/)
+      yield* proxy.waitForLine(/reloaded \S+ \(file changed\): route two added/, later)
       const s = yield* source(yield* routePort(proxy, "two"))
       yield* s.write("swapped")
       yield* d2.until(() => d2.totalBytes() === 7)
@@ -205,7 +214,7 @@ describe("config file: reload", () => {
       yield* d1.until(() => d1.totalBytes() === 5)
       yield* replaceFile(file, fileOf(routeYaml("one", "[::1]:0", [d1])))
       yield* proxy.kill("SIGHUP")
-      const moved = yield* proxy.waitForLine(/listening on \[::1\]:(\d+) instead of /)
+      const moved = yield* proxy.waitForLine(/listening on \[::1\]:(\d+) instead of /, later)
       expect(yield* refusesConnections(oldPort)).toBe(true)
       yield* s.write("second")
       yield* d1.until(() => d1.totalBytes() === 11)
@@ -240,9 +249,9 @@ describe("SIGHUP without --config", () => {
     Effect.gen(function*() {
       const d = yield* destination()
       const proxy = yield* spawnCli(["proxy", "--listen", `${loopback}:0`, "--dest", `${loopback}:${d.port}`])
-      const port = yield* listeningPort(proxy)
+      const port = yield* listeningPort(proxy, startup)
       yield* proxy.kill("SIGHUP")
-      yield* proxy.waitForLine(/no configuration file to reload/)
+      yield* proxy.waitForLine(/no configuration file to reload/, later)
       const s = yield* source(port)
       yield* s.write("alive")
       yield* d.until(() => d.totalBytes() === 5)
