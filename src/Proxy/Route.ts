@@ -9,6 +9,7 @@ import { formatEndpoint } from "./Endpoint.js"
 import type { ListenError } from "./Errors.js"
 import type { FiberCounter } from "./FiberCounter.js"
 import type { AcceptTarget } from "./Listener.js"
+import type { SessionContext } from "./Session.js"
 import { acceptLoop } from "./Listener.js"
 import { registerProxy } from "./ProxyMetrics.js"
 import type { DestinationConfig, RouteConfig } from "./Routes.js"
@@ -45,10 +46,23 @@ export interface LiveRoute {
   readonly stop: (drainTimeout: Duration.Duration) => Effect.Effect<void>
 }
 
+/**
+ * What each session of a route is given: today's `SessionContext` (its
+ * `ProxyConfig`, made for the route, its counters, the drain), and the route's
+ * live destination list. The session code reads only the first three today;
+ * to add and remove destinations of open connections it can follow
+ * `destinations.changes` (widen `SessionContext` in Session.ts to this).
+ */
+export interface RouteSessionContext extends SessionContext {
+  readonly route: string
+  readonly destinations: SubscriptionRef.SubscriptionRef<ReadonlyArray<DestinationConfig>>
+}
+
 /** The route's settings and counters as the next accepted connection gets them. */
 interface Generation extends AcceptTarget {
   readonly counters: ProxyCounters
   readonly config: RouteConfig
+  readonly context: RouteSessionContext
 }
 
 const sameListen = (a: ListenAddress, b: ListenAddress) => a.host === b.host && a.port === b.port
@@ -97,18 +111,18 @@ export const openRoute = (
         const generation: Generation = {
           counters,
           config: next,
-          context: { config: sessionConfig(next, shared), counters, drain },
+          context: { config: sessionConfig(next, shared), counters, drain, route: next.name, destinations },
           admission: new Admission(counters, next.allow === undefined ? undefined : new AllowList(next.allow), next.maxConnections)
         }
         if (counters !== previous?.counters) generations.push(generation)
         return generation
       })
 
+    const destinations = yield* SubscriptionRef.make<ReadonlyArray<DestinationConfig>>(config.destinations)
     let current = yield* makeGeneration(config, undefined)
     let currentConfig = config
     let listener = firstListener
     const acceptors: Array<Fiber.RuntimeFiber<never>> = []
-    const destinations = yield* SubscriptionRef.make<ReadonlyArray<DestinationConfig>>(config.destinations)
 
     const startAccepting = (on: Tcp.TcpListener) =>
       // Interruptible whatever the caller is (a reload commits uninterruptibly): sessions interrupt their own fibers.
