@@ -40,7 +40,7 @@ export const runFromFile = (
       const triggers = yield* reloadTriggers(options.file)
       const routes = yield* Proxy.makeRoutes(config)
       yield* warnUnapplied(config)
-      return yield* reloadOnChange(options.file, options.flags, routes.routes, triggers, stamp)
+      return yield* reloadOnChange(options.file, options.flags, routes.routes, triggers, stamp, config)
     }).pipe(Effect.scoped)
     const logged = config.logFormat === undefined ? run : withLogger(config.logFormat)(run)
     return yield* config.logLevel === undefined ? logged : Logger.withMinimumLogLevel(logged, config.logLevel)

@@ -1,7 +1,8 @@
 import type { FileSystem } from "@effect/platform"
-import { Duration, Effect, Metric, Queue } from "effect"
+import { Duration, Effect, Metric, Queue, Ref } from "effect"
 import type { Scope } from "effect"
 import { configReloads } from "../Proxy/MetricNames.js"
+import type { RoutesConfig } from "../Proxy/Routes.js"
 import type { RouteSet } from "../Proxy/RouteSet.js"
 import type { FlagValues } from "./Load.js"
 import { loadConfigFile } from "./Load.js"
@@ -11,6 +12,12 @@ import { directoryChanges, fileStamp } from "./Watch.js"
 
 /** Changes in the file's directory closer together than this are one reload: an editor's save is several events. */
 export const reloadDebounce = Duration.millis(200)
+
+/** What a reload does not change, when the file changes it: said in the reload's line. */
+const notReloaded = (before: RoutesConfig, after: RoutesConfig): ReadonlyArray<string> => [
+  ...(before.logLevel?.label !== after.logLevel?.label ? ["log-level: not changed by a reload (restart to change it)"] : []),
+  ...(before.logFormat !== after.logFormat ? ["log-format: not changed by a reload (restart to change it)"] : [])
+]
 
 const counted = (result: "applied" | "failed") => Metric.increment(Metric.tagged(configReloads, "result", result))
 
@@ -24,10 +31,19 @@ export const reloadOnce = (
   file: string,
   flags: FlagValues,
   routes: RouteSet,
-  why: string
+  why: string,
+  running: Ref.Ref<RoutesConfig>
 ): Effect.Effect<void, never, FileSystem.FileSystem> =>
   loadConfigFile(file, flags).pipe(
-    Effect.flatMap((config) => Effect.tap(routes.apply(config), () => warnUnapplied(config))),
+    Effect.flatMap((config) =>
+      Effect.gen(function*() {
+        const before = yield* Ref.get(running)
+        const changes = [...(yield* routes.apply(config)), ...notReloaded(before, config)]
+        yield* Ref.set(running, config)
+        if (changes.length > 0) yield* warnUnapplied(config)
+        return changes
+      })
+    ),
     Effect.matchEffect({
       onFailure: (error) =>
         Effect.logError(`reload (${why}) refused, nothing changed: ${error.message}`).pipe(Effect.zipRight(counted("failed"))),
@@ -67,13 +83,16 @@ export const reloadOnChange = (
   routes: RouteSet,
   triggers: Queue.Dequeue<ReloadTrigger>,
   /** `fileStamp` of the file taken before it was read for what runs now. */
-  loadedStamp: string
+  loadedStamp: string,
+  /** What runs now. */
+  loaded: RoutesConfig
 ): Effect.Effect<never, never, FileSystem.FileSystem> =>
   Effect.gen(function*() {
     // Both series show from the first scrape, at 0.
     yield* Metric.incrementBy(Metric.tagged(configReloads, "result", "applied"), 0)
     yield* Metric.incrementBy(Metric.tagged(configReloads, "result", "failed"), 0)
     let stamp = loadedStamp
+    const running = yield* Ref.make(loaded)
     return yield* Effect.forever(
       Effect.gen(function*() {
         const first = yield* Queue.take(triggers)
@@ -83,7 +102,7 @@ export const reloadOnChange = (
         const now = yield* fileStamp(file)
         if (!signalled && now === stamp) return
         stamp = now
-        yield* reloadOnce(file, flags, routes, signalled ? "SIGHUP" : "file changed")
+        yield* reloadOnce(file, flags, routes, signalled ? "SIGHUP" : "file changed", running)
       })
     )
   })
