@@ -117,7 +117,7 @@ export const refreshMetrics: Effect.Effect<void> = Effect.suspend(() => {
     for (const connection of feed.counters.open.values()) {
       for (const link of connection.links) {
         const key = seriesKey(feed.route, link.health.name)
-        buffered.set(key, (buffered.get(key) ?? 0) + link.buffer.heldBytes)
+        buffered.set(key, (buffered.get(key) ?? 0) + link.buffered)
       }
     }
     updates.push(...feed.counterUpdates())

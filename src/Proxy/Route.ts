@@ -1,11 +1,12 @@
-import { Effect, ExecutionStrategy, Exit, FiberSet, Scope, SubscriptionRef } from "effect"
-import type { Duration, Fiber } from "effect"
+import { Duration, Effect, ExecutionStrategy, Exit, FiberSet, Scope, SubscriptionRef } from "effect"
+import type { Fiber } from "effect"
 import { Admission } from "./Admission.js"
 import { AllowList } from "./Cidr.js"
 import { DestinationHealth } from "./DestinationHealth.js"
 import { Drain } from "./Drain.js"
 import type { Endpoint, ListenAddress } from "./Endpoint.js"
 import { formatEndpoint } from "./Endpoint.js"
+import { IdleWatch } from "./IdleWatch.js"
 import type { ListenError } from "./Errors.js"
 import type { FiberCounter } from "./FiberCounter.js"
 import type { AcceptTarget } from "./Listener.js"
@@ -108,10 +109,15 @@ export const openRoute = (
           counters.acceptedConnections = previous?.counters.acceptedConnections ?? 0
           yield* Scope.extend(registerProxy(counters, shared.fibers, next.name), scope)
         }
+        // One idle watch per idle timeout: a reload that keeps it keeps the watch; the old one goes on for its sessions.
+        const idle = previous !== undefined && Duration.equals(previous.config.idleTimeout, next.idleTimeout)
+          ? previous.context.idle
+          : new IdleWatch(Duration.toMillis(next.idleTimeout))
+        if (idle !== previous?.context.idle) yield* Effect.forkIn(Effect.interruptible(idle.run), scope)
         const generation: Generation = {
           counters,
           config: next,
-          context: { config: sessionConfig(next, shared), counters, drain, route: next.name, destinations },
+          context: { config: sessionConfig(next, shared), counters, drain, idle, route: next.name, destinations },
           admission: new Admission(counters, next.allow === undefined ? undefined : new AllowList(next.allow), next.maxConnections)
         }
         if (counters !== previous?.counters) generations.push(generation)

@@ -31,7 +31,6 @@ export type { Endpoint, ListenAddress } from "./Endpoint.js"
 export {
   ConnectError,
   ConnectionLost,
-  DestinationTooSlow,
   InvalidConfig,
   InvalidConfigFile,
   ListenError,
