@@ -5,17 +5,26 @@
 //   docker      the Dockerfile's structure; its ENTRYPOINT/CMD and HEALTHCHECK commands
 //               run against the bundle with the Dockerfile's own ENV
 //   windows     the WinSW XML parsed (python3); executable, arguments, env, stop, restart, logs
+//   config      the example configuration file passes `proxy --config FILE --check`; a broken copy does not
 //   env         every SOCKET_PROXY_* name in deploy/ and docs/deploy.md is one the proxy knows
 // Each check prints `ok - ...`; the first failure stops the run with exit 1.
 // Usage: node scripts/check-deploy.mjs [systemd|kubernetes|docker|windows|env ...]
 import { expect, runChecks } from "./lib/Report.mjs"
+import { checkConfigFile } from "./deploy-checks/ConfigFile.mjs"
 import { checkDocker } from "./deploy-checks/Docker.mjs"
 import { checkEnvNames } from "./deploy-checks/EnvNames.mjs"
 import { checkKubernetes } from "./deploy-checks/Kubernetes.mjs"
 import { checkSystemd } from "./deploy-checks/Systemd.mjs"
 import { checkWindows } from "./deploy-checks/Windows.mjs"
 
-const checks = { systemd: checkSystemd, kubernetes: checkKubernetes, docker: checkDocker, windows: checkWindows, env: checkEnvNames }
+const checks = {
+  systemd: checkSystemd,
+  kubernetes: checkKubernetes,
+  docker: checkDocker,
+  windows: checkWindows,
+  config: checkConfigFile,
+  env: checkEnvNames
+}
 const wanted = process.argv.slice(2)
 
 await runChecks("deploy-checks", async () => {

@@ -25,13 +25,16 @@ export interface LeakExpectation {
   readonly fibersAllowed: number | undefined
 }
 
+/** The route of a proxy run from flags: its series carry the label `route="default"`. */
+export const proxyRoute = "default"
+
 export const metricOf = (reading: LeakReading, name: string, labels: Readonly<Record<string, string>> = {}) =>
   reading.scrape?.get(metricKey(name, labels))
 
 /** What is wrong with the proxy's sockets, connections and fibers; empty when nothing leaked. */
 export const leaksIn = (reading: LeakReading, expect: LeakExpectation): ReadonlyArray<string> => {
   const problems: Array<string> = []
-  const open = metricOf(reading, "socket_proxy_connections_open") ?? reading.sources
+  const open = metricOf(reading, "socket_proxy_connections_open", { route: proxyRoute }) ?? reading.sources
   if (open !== reading.sources) {
     problems.push(
       `socket_proxy_connections_open is ${open} but ${reading.sources} sources are connected: ${open - reading.sources} source connection(s) leaked`
@@ -39,7 +42,7 @@ export const leaksIn = (reading: LeakReading, expect: LeakExpectation): Readonly
   }
   let destinationSockets = 0
   for (const name of expect.destinations) {
-    const held = metricOf(reading, "socket_proxy_destination_connections_open", { destination: name }) ?? reading.sources
+    const held = metricOf(reading, "socket_proxy_destination_connections_open", { destination: name, route: proxyRoute }) ?? reading.sources
     destinationSockets += held
     if (held !== open) problems.push(`destination ${name} has ${held} connections open for ${open} sources`)
   }

@@ -14,7 +14,7 @@ import { describeFault, drawRound, prng } from "./FaultSchedule.js"
 import type { DestinationGeneration, DestinationSegment, LedgerResult, ProxyClose, SourceConnection } from "./Ledger.js"
 import { checkLedger } from "./Ledger.js"
 import type { LeakReading } from "./Leaks.js"
-import { leaksIn as findLeaks, metricOf } from "./Leaks.js"
+import { leaksIn as findLeaks, metricOf, proxyRoute } from "./Leaks.js"
 import type { Scrape } from "./Metrics.js"
 import { metricKey, scrape } from "./Metrics.js"
 import type { DestinationCommand, DestinationEvent, SourceCommand, SourceEvent } from "./peers/Wire.js"
@@ -491,7 +491,7 @@ export const runSoak = (options: SoakOptions): Effect.Effect<SoakReport, never, 
           // Say what the proxy thinks of each destination: down and not redialled, or connected and not delivering.
           const metrics = yield* proxyMetrics
           const view = destinations.map((d) => {
-            const labels = { destination: destinationName(d.index) }
+            const labels = { destination: destinationName(d.index), route: proxyRoute }
             const open = metrics?.get(metricKey("socket_proxy_destination_connections_open", labels))
             const reconnects = metrics?.get(metricKey("socket_proxy_destination_reconnects_total", labels))
             return `destination ${d.index}: ${open ?? "?"} connections open, ${reconnects ?? "?"} reconnects`

@@ -1,18 +1,9 @@
 #!/usr/bin/env node
-import { Command, ValidationError } from "@effect/cli"
+import { ValidationError } from "@effect/cli"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
 import { Cause, Console, Data, Effect, Exit, Layer, Logger } from "effect"
-import { demoCommand, fakeDestinationCommand, fakeSourceCommand } from "./Cli/FakeCommands.js"
 import { defaultPrintingLogger } from "./Cli/LogFormatOption.js"
-import { proxyCommand } from "./Cli/ProxyCommand.js"
-import { version } from "./Version.js"
-
-const root = Command.make("socket-proxy").pipe(
-  Command.withDescription("A TCP fan-out proxy: every source that connects is forwarded to every destination."),
-  Command.withSubcommands([proxyCommand, fakeSourceCommand, fakeDestinationCommand, demoCommand])
-)
-
-const cli = Command.run(root, { name: "socket-proxy", version })
+import { runCli } from "./Cli/Run.js"
 
 /** The program's failure, already reported on stderr; carries the exit code. */
 class ExitWith extends Data.TaggedError("ExitWith")<{ readonly code: number }> {}
@@ -27,7 +18,7 @@ const reportFailure = (error: { readonly _tag: string; readonly message?: string
   return Console.error(`socket-proxy: ${error.message}`).pipe(Effect.zipRight(Effect.fail(new ExitWith({ code }))))
 }
 
-const main = cli(process.argv).pipe(
+const main = runCli(process.argv).pipe(
   Effect.catchAll(reportFailure),
   Effect.provide(Layer.merge(NodeContext.layer, Logger.replace(Logger.defaultLogger, defaultPrintingLogger)))
 )

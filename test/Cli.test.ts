@@ -90,7 +90,7 @@ const badConfigs: ReadonlyArray<BadConfig> = [
   {
     name: "--log-format xml",
     args: ["proxy", ...listenAnywhere, ...someDestination, "--log-format", "xml"],
-    mentions: ["--log-format", "\"xml\"", "pretty, logfmt, json"]
+    mentions: ["--log-format", "\"xml\"", "logfmt, json, pretty"]
   },
   {
     name: "SOCKET_PROXY_LOG_FORMAT=xml",

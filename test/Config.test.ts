@@ -131,7 +131,7 @@ describe("proxyConfigFromEnv", () => {
         ...legacyEnv,
         SOCKET_PROXY_LISTEN_PORT: "127.0.0.1:0",
         SOCKET_PROXY_CONNECT_TIMEOUT: "500ms",
-        SOCKET_PROXY_WRITE_TIMEOUT: "2 seconds",
+        SOCKET_PROXY_WRITE_TIMEOUT: "2s",
         SOCKET_PROXY_IDLE_TIMEOUT: "1h",
         SOCKET_PROXY_BUFFER: "64KiB"
       }))
@@ -159,8 +159,8 @@ describe("resolveProxyConfig", () => {
         destinations: ["[::1]:7001"],
         connectTimeout: "1s",
         writeTimeout: "1.5s",
-        idleTimeout: "5 minutes",
-        bufferBytes: "1k"
+        idleTimeout: "5m",
+        bufferBytes: "1KiB"
       })
       expect(config.listen).toStrictEqual({ host: "::1", port: 7000 })
       expect(config.destinations).toStrictEqual([{ host: "::1", port: 7001 }])

@@ -101,10 +101,10 @@ describe("parseListenAddress", () => {
     { text: "99999", reason: "out of range (0-65535)" },
     { text: "65536", reason: "out of range (0-65535)" },
     { text: "127.0.0.1:99999", reason: "out of range (0-65535)" },
-    { text: "abc", reason: "expected HOST:PORT" },
-    { text: "", reason: "expected HOST:PORT" },
-    { text: "-1", reason: "expected HOST:PORT" },
-    { text: ":8000", reason: "expected HOST:PORT" },
+    { text: "abc", reason: "expected PORT (every interface) or HOST:PORT" },
+    { text: "", reason: "expected PORT (every interface) or HOST:PORT" },
+    { text: "-1", reason: "expected PORT (every interface) or HOST:PORT" },
+    { text: ":8000", reason: "expected PORT (every interface) or HOST:PORT" },
     { text: "host:port", reason: "is not a number" },
     { text: "::1:8000", reason: "[::1]:PORT" }
   ])("rejects $text", ({ reason, text }) => {

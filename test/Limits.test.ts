@@ -47,7 +47,7 @@ describe("--max-connections", () => {
         (m) => m.get(`socket_proxy_connections_refused_total{reason="max_connections"}`) === before + 1
       )
       expect((yield* proxy.stats).refusedConnections).toEqual({ max_connections: 1, not_allowed: 0 })
-      expect(sample(refused, "socket_proxy_connections_open")).toBe(2)
+      expect(sample(refused, 'socket_proxy_connections_open{route="default"}')).toBe(2)
 
       // Existing sessions are untouched.
       yield* flows(first, d, 0, " more")

@@ -44,7 +44,7 @@ describe("--log-format json", () => {
         expect(typeof line.timestamp).toBe("string")
       }
       const opened = lines.find((line) => line.message === "connection opened")
-      expect(opened?.annotations).toEqual({ connection: 1, peer })
+      expect(opened?.annotations).toEqual({ connection: 1, peer, route: "default" })
       const destinationLine = lines.find((line) => line.message.startsWith(`destination ${loopback}:${d.port} is up`))
       expect(destinationLine?.annotations).toMatchObject({ connection: 1, peer, destination: `${loopback}:${d.port}` })
       const closed = lines.find((line) => line.message.startsWith("connection closed"))
@@ -86,7 +86,7 @@ const proxyHoldingBytes = (drainTimeout: string, seed: number) =>
     const s = yield* source(port)
     const data = pattern(8 * 1024 * 1024, seed)
     yield* s.write(data)
-    const buffered = `socket_proxy_bytes_buffered{destination="${name}"}`
+    const buffered = `socket_proxy_bytes_buffered{destination="${name}",route="default"}`
     yield* scrapeUntil(
       http,
       (m) => m.get("socket_proxy_bytes_received_total") === data.length && (m.get(buffered) ?? 0) > 0

@@ -54,6 +54,12 @@ export const checkSystemd = async () => {
   for (const [key, value] of Object.entries(required)) {
     expect(service[key] === value, `unit: expected ${key}=${value}, found ${key}=${service[key] ?? "(absent)"}`)
   }
+  expect(service.ExecReload === "/bin/kill -HUP $MAINPID", `unit: expected ExecReload=/bin/kill -HUP $MAINPID (systemctl reload), found ${service.ExecReload ?? "(absent)"}`)
+  const dropIn = parseUnit(await read("deploy/systemd/socket-proxy-config.conf")).Service ?? fail("socket-proxy-config.conf: no [Service] section")
+  expect(
+    dropIn.ExecStart === "/usr/local/bin/socket-proxy proxy --config /etc/socket-proxy/socket-proxy.yaml",
+    `socket-proxy-config.conf: ExecStart is ${dropIn.ExecStart}`
+  )
   expect(Number(service.LimitNOFILE) >= 16384, `unit: LimitNOFILE must allow thousands of connections, is ${service.LimitNOFILE}`)
   expect(/^\/usr\/local\/bin\/socket-proxy proxy$/.test(service.ExecStart ?? ""), `unit: ExecStart is ${service.ExecStart}`)
   const env = parseEnvFile(await read("deploy/systemd/socket-proxy.env"))
@@ -77,6 +83,10 @@ export const checkSystemd = async () => {
     await copyFile(path.join(deployDir, "systemd/socket-proxy.service"), path.join(root, "etc/systemd/system/socket-proxy.service"))
     await copyFile(path.join(deployDir, "systemd/socket-proxy.env"), path.join(root, "etc/socket-proxy/socket-proxy.env"))
     await copyFile(bundle, path.join(root, "usr/local/bin/socket-proxy"))
+    // ExecReload=/bin/kill -HUP $MAINPID: verify wants it executable in the root too.
+    await mkdir(path.join(root, "bin"), { recursive: true })
+    await copyFile("/bin/kill", path.join(root, "bin/kill"))
+    await chmod(path.join(root, "bin/kill"), 0o755)
     await chmod(path.join(root, "usr/local/bin/socket-proxy"), 0o755)
 
     const verify = await run("systemd-analyze", ["verify", "--man=no", `--root=${root}`, "socket-proxy.service"])
@@ -84,6 +94,15 @@ export const checkSystemd = async () => {
     // Any output is a warning about the unit (an unknown key, a bad value): fail on it too.
     expect(verify.code === 0 && said === "", `systemd-analyze verify: exit ${verify.code}\n${said}`)
     ok("systemd: systemd-analyze verify passes with no warnings")
+
+    // The same with the configuration-file drop-in and the example file in place.
+    await mkdir(path.join(root, "etc/systemd/system/socket-proxy.service.d"), { recursive: true })
+    await copyFile(path.join(deployDir, "systemd/socket-proxy-config.conf"), path.join(root, "etc/systemd/system/socket-proxy.service.d/config.conf"))
+    await copyFile(path.join(deployDir, "config/socket-proxy.yaml"), path.join(root, "etc/socket-proxy/socket-proxy.yaml"))
+    const withFile = await run("systemd-analyze", ["verify", "--man=no", `--root=${root}`, "socket-proxy.service"])
+    const saidWithFile = `${withFile.stdout}${withFile.stderr}`.trim()
+    expect(withFile.code === 0 && saidWithFile === "", `systemd-analyze verify with socket-proxy-config.conf: exit ${withFile.code}\n${saidWithFile}`)
+    ok("systemd: systemd-analyze verify passes with the configuration-file drop-in too")
 
     // 3.0 ("OK") is what the unit scores; a dropped hardening option raises it.
     const security = await run("systemd-analyze", ["security", "--offline=yes", "--threshold=30", `--root=${root}`, "socket-proxy.service"])

@@ -1,66 +1,105 @@
-import { Command, Options } from "@effect/cli"
-import { Effect, Either, Option } from "effect"
+import { Command } from "@effect/cli"
+import { Effect, Either } from "effect"
 import * as Demo from "../Fakes/Demo.js"
 import * as FakeDestination from "../Fakes/FakeDestination.js"
 import * as FakeSource from "../Fakes/FakeSource.js"
 import { parseEndpoint, parseListenAddress } from "../Proxy/Endpoint.js"
 import { InvalidConfig } from "../Proxy/Errors.js"
-import { parseByteSize, parseDuration } from "../Proxy/Units.js"
-import { logLevelOption, withLogLevel } from "./LogLevelOption.js"
+import { durationSpelling, parseByteSize, parseDuration } from "../Proxy/Units.js"
+import type { CommandHelp } from "./Help.js"
+import { withLogLevel } from "./LogLevelOption.js"
+import type { OptionSpec } from "./OptionSpec.js"
+import { settingOption, singles, textOptions } from "./OptionSpec.js"
 
-const port = (fallback: number) =>
-  Options.integer("port").pipe(Options.withDescription("TCP port"), Options.withDefault(fallback))
+const option = (flag: string, metavar: string, help: string, defaultText: string): OptionSpec => ({
+  flag,
+  metavar,
+  help,
+  defaultText,
+  env: undefined,
+  repeatable: false
+})
 
 /** Decodes a flag's text with one of the proxy's parsers, failing with the flag's name. */
-const decodeFlag = <A>(setting: string, text: string, parse: (text: string) => Either.Either<A, string>) =>
+const decodeFlag = <A>(flag: string, text: string, parse: (text: string) => Either.Either<A, string>) =>
   Either.match(parse(text), {
-    onLeft: (reason) => Effect.fail(new InvalidConfig({ setting, value: text, reason })),
+    onLeft: (reason) => Effect.fail(new InvalidConfig({ setting: `--${flag}`, value: text, reason })),
     onRight: Effect.succeed
   })
 
-export const fakeSourceCommand = Command.make(
-  "fake-source",
-  {
-    port: port(8000),
-    host: Options.text("host").pipe(Options.withDescription("Host to connect to"), Options.withDefault("127.0.0.1")),
-    interval: Options.text("interval").pipe(
-      Options.withDescription("Time between messages (500ms, 1s, ...)"),
-      Options.withDefault("1s")
-    ),
-    size: Options.text("size").pipe(Options.withDescription("Random characters per message"), Options.withDefault("16")),
-    logLevel: logLevelOption
-  },
-  (options) =>
+const parsePort = (lowest: number) => (text: string): Either.Either<number, string> =>
+  /^\d+$/.test(text.trim()) && Number(text.trim()) >= lowest && Number(text.trim()) <= 65535
+    ? Either.right(Number(text.trim()))
+    : Either.left(`expected a port number, ${lowest}-65535`)
+
+const positiveInteger = (text: string): Either.Either<number, string> =>
+  Either.filterOrLeft(parseByteSize(text), (n) => n >= 1 && /^\d+$/.test(text.trim()), () => "expected a whole number of at least 1")
+
+const logLevel = settingOption("logLevel", { help: "The least severe log lines printed: trace, debug, info, warning (or warn), error or none." })
+
+const sourceOptions = {
+  port: option("port", "PORT", "The port to connect to.", "8000"),
+  host: option("host", "HOST", "The host to connect to.", "127.0.0.1"),
+  interval: option("interval", "DURATION", `Time between two lines: ${durationSpelling}.`, "1s"),
+  size: option("size", "N", "Random characters per line (a newline follows each).", "16"),
+  logLevel
+}
+
+export const fakeSourceHelp: CommandHelp = {
+  name: "fake-source",
+  summary:
+    "Connect to HOST:PORT and send a line of --size random characters every --interval; reconnect about every 2 s when it cannot connect or is cut off.",
+  usage: ["[--port PORT] [--host HOST] [--interval DURATION] [--size N]"],
+  options: Object.values(sourceOptions),
+  notes: []
+}
+
+export const fakeSourceCommand = Command.make("fake-source", { values: textOptions(sourceOptions) }, ({ values }) =>
+  Effect.flatMap(singles(sourceOptions, values), (options) =>
     Effect.gen(function*() {
-      const target = yield* decodeFlag("--host/--port", `${options.host}:${options.port}`, parseEndpoint)
-      const interval = yield* decodeFlag("--interval", options.interval, parseDuration)
-      const size = yield* decodeFlag("--size", options.size, parseByteSize)
+      const port = yield* decodeFlag("port", options.port ?? "8000", parsePort(1))
+      const host = options.host ?? "127.0.0.1"
+      const target = yield* decodeFlag("host", `${host.includes(":") ? `[${host}]` : host}:${port}`, parseEndpoint)
+      const interval = yield* decodeFlag("interval", options.interval ?? "1s", parseDuration)
+      const size = yield* decodeFlag("size", options.size ?? "16", positiveInteger)
+      yield* Effect.logInfo(`sending ${size} random characters and a newline every ${options.interval ?? "1s"} to ${host}:${port}`)
       return yield* FakeSource.run({ target, interval, size })
-    }).pipe(withLogLevel(options.logLevel))
-).pipe(Command.withDescription("Connect to the proxy and send a random line every second; reconnect when cut off."))
+    }).pipe(withLogLevel(options.logLevel))))
 
-export const fakeDestinationCommand = Command.make(
-  "fake-destination",
-  {
-    port: port(8080),
-    host: Options.text("host").pipe(
-      Options.withDescription("Address to listen on (default: every interface)"),
-      Options.optional
-    ),
-    logLevel: logLevelOption
-  },
-  (options) =>
+const destinationOptions = {
+  port: option("port", "PORT", "The port to listen on; 0 lets the OS choose (the log says which).", "8080"),
+  host: option("host", "HOST", "The address to listen on.", "every interface"),
+  logLevel
+}
+
+export const fakeDestinationHelp: CommandHelp = {
+  name: "fake-destination",
+  summary: "Accept any number of connections and log what each receives: a preview and a running byte count.",
+  usage: ["[--port PORT] [--host HOST]"],
+  options: Object.values(destinationOptions),
+  notes: []
+}
+
+export const fakeDestinationCommand = Command.make("fake-destination", { values: textOptions(destinationOptions) }, ({ values }) =>
+  Effect.flatMap(singles(destinationOptions, values), (options) =>
     Effect.gen(function*() {
-      const text = Option.match(options.host, {
-        onNone: () => String(options.port),
-        onSome: (host) => `${host.includes(":") ? `[${host}]` : host}:${options.port}`
-      })
-      const listen = yield* decodeFlag("--host/--port", text, parseListenAddress)
+      const port = yield* decodeFlag("port", options.port ?? "8080", parsePort(0))
+      const host = options.host
+      const text = host === undefined ? String(port) : `${host.includes(":") ? `[${host}]` : host}:${port}`
+      const listen = yield* decodeFlag("host", text, parseListenAddress)
       return yield* FakeDestination.run({ listen })
-    }).pipe(withLogLevel(options.logLevel))
-).pipe(Command.withDescription("Accept any number of connections and log what each receives."))
+    }).pipe(withLogLevel(options.logLevel))))
 
-export const demoCommand = Command.make("demo", { logLevel: logLevelOption }, (options) =>
-  Demo.run.pipe(withLogLevel(options.logLevel))).pipe(
-  Command.withDescription("Two fake destinations, two fake sources and the proxy in one process, on loopback.")
-)
+const demoOptions = { logLevel }
+
+export const demoHelp: CommandHelp = {
+  name: "demo",
+  summary: "Two fake destinations, two fake sources (a line every 1s) and the proxy in one process, on loopback " +
+    "ports the OS chooses; prints who received what every 2 s until Ctrl-C.",
+  usage: [""],
+  options: Object.values(demoOptions),
+  notes: []
+}
+
+export const demoCommand = Command.make("demo", { values: textOptions(demoOptions) }, ({ values }) =>
+  Effect.flatMap(singles(demoOptions, values), (options) => Demo.run.pipe(withLogLevel(options.logLevel))))

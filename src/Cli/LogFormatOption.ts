@@ -1,11 +1,7 @@
-import { Options } from "@effect/cli"
-import { Config, Effect, FiberRef, HashSet, Logger, Option } from "effect"
-import { InvalidConfig } from "../Proxy/Errors.js"
-
-const formats = ["pretty", "logfmt", "json"] as const
-export type LogFormat = (typeof formats)[number]
-
-export const logFormatEnv = "SOCKET_PROXY_LOG_FORMAT"
+import { Effect, FiberRef, HashSet, Logger } from "effect"
+import { resolveSetting } from "../Proxy/Config.js"
+import type { InvalidConfig } from "../Proxy/Errors.js"
+import type { LogFormat } from "../Proxy/Settings.js"
 
 /** Effect's own loggers, each printing one line per event to stdout. */
 const printing: Record<LogFormat, Logger.Logger<unknown, void>> = {
@@ -18,38 +14,14 @@ const printing: Record<LogFormat, Logger.Logger<unknown, void>> = {
 /** The program-wide default (logfmt); install it with `Logger.replace(Logger.defaultLogger, defaultPrintingLogger)`. */
 export const defaultPrintingLogger = printing.logfmt
 
-/** `--log-format`, on the proxy command; checked here, so a bad value is reported like every other setting. */
-export const logFormatOption = Options.text("log-format").pipe(
-  Options.withPseudoName(formats.join("|")),
-  Options.withDescription(`How log lines are written: pretty, logfmt or json. Falls back to ${logFormatEnv}, then logfmt.`),
-  Options.optional
-)
+/** Runs `effect` with the given logger in place of the default one. */
+export const withLogger = (format: LogFormat) => <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+  Effect.locallyWith(effect, FiberRef.currentLoggers, (loggers) =>
+    HashSet.add(HashSet.remove(HashSet.remove(loggers, Logger.defaultLogger), defaultPrintingLogger), printing[format]))
 
-const isFormat = (text: string): text is LogFormat => (formats as ReadonlyArray<string>).includes(text)
-
-const decodeFormat = (setting: string, text: string): Effect.Effect<LogFormat, InvalidConfig> => {
-  const format = text.trim().toLowerCase()
-  return isFormat(format)
-    ? Effect.succeed(format)
-    : Effect.fail(new InvalidConfig({ setting, value: text, reason: `expected one of ${formats.join(", ")}` }))
-}
-
-const formatFromEnv: Effect.Effect<LogFormat, InvalidConfig> = Config.option(Config.string(logFormatEnv)).pipe(
-  Effect.orDie,
-  Effect.flatMap(Option.match({
-    onNone: () => Effect.succeed<LogFormat>("logfmt"),
-    onSome: (text) => decodeFormat(logFormatEnv, text)
-  }))
-)
-
-/** Runs `effect` with the format from the flag, else from the environment, else logfmt, in place of the default logger. */
-export const withLogFormat = (flag: Option.Option<string>) => <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+/** Runs `effect` with the format from `--log-format`, else `SOCKET_PROXY_LOG_FORMAT`, else logfmt. */
+export const withLogFormat = (flag: string | undefined) => <A, E, R>(effect: Effect.Effect<A, E, R>) =>
   Effect.flatMap(
-    Option.match(flag, { onSome: (text) => decodeFormat("--log-format", text), onNone: () => formatFromEnv }),
-    (format) =>
-      Effect.locallyWith(effect, FiberRef.currentLoggers, (loggers) =>
-        HashSet.add(
-          HashSet.remove(HashSet.remove(loggers, Logger.defaultLogger), defaultPrintingLogger),
-          printing[format]
-        ))
+    resolveSetting("logFormat", flag, "logfmt" as const),
+    (format): Effect.Effect<A, E | InvalidConfig, R> => withLogger(format)(effect)
   )

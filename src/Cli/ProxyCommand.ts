@@ -1,117 +1,89 @@
 import { Command, Options } from "@effect/cli"
-import { Duration, Effect, Layer, Option } from "effect"
-import { defaults, resolveProxyConfig, settingNames } from "../Proxy/Config.js"
+import { Effect, Layer } from "effect"
+import { resolveProxyConfig, resolveSetting } from "../Proxy/Config.js"
+import { ignoreSighup } from "../ConfigFile/Signals.js"
+import { UsageError } from "../Proxy/Errors.js"
 import * as Proxy from "../Proxy/Proxy.js"
-import { formatBytes } from "../Proxy/Units.js"
-import { logFormatOption, withLogFormat } from "./LogFormatOption.js"
-import { logLevelOption, withLogLevel } from "./LogLevelOption.js"
+import { checkSwitch } from "../Proxy/Settings.js"
+import { durationSpelling, sizeSpelling } from "../Proxy/Units.js"
+import type { CommandHelp } from "./Help.js"
+import { withLogFormat } from "./LogFormatOption.js"
+import { withLogLevel } from "./LogLevelOption.js"
+import type { OptionSpec } from "./OptionSpec.js"
+import { settingOption, singles, textOptions } from "./OptionSpec.js"
+import { runFromFile } from "./ProxyFromFile.js"
 
+/** The proxy command's options, from the settings table, in the order `--help` shows them. */
+const options = {
+  config: settingOption("config"),
+  listen: settingOption("listen", { defaultText: "required without --config" }),
+  destinations: settingOption("destinations", { defaultText: "required without --config, at least one" }),
+  connectTimeout: settingOption("connectTimeout"),
+  writeTimeout: settingOption("writeTimeout"),
+  idleTimeout: settingOption("idleTimeout"),
+  bufferBytes: settingOption("bufferBytes"),
+  maxConnections: settingOption("maxConnections"),
+  allow: settingOption("allow"),
+  metrics: settingOption("metrics"),
+  drainTimeout: settingOption("drainTimeout"),
+  logLevel: settingOption("logLevel"),
+  logFormat: settingOption("logFormat")
+} satisfies Record<string, OptionSpec>
 
-const fallsBackTo = (env: string, fallback?: string) =>
-  fallback === undefined ? `Falls back to ${env}.` : `Falls back to ${env}, then ${fallback}.`
+const checkOption: OptionSpec = {
+  flag: checkSwitch.flag,
+  metavar: undefined,
+  help: checkSwitch.help,
+  defaultText: undefined,
+  env: undefined,
+  repeatable: false
+}
 
-const listen = Options.text("listen").pipe(
-  Options.withPseudoName("PORT|HOST:PORT"),
-  Options.withDescription(
-    "Where to accept sources: PORT binds every interface, HOST:PORT one address ([::1]:PORT for IPv6). " +
-      fallsBackTo(settingNames.listen.env)
-  ),
-  Options.optional
-)
-
-const dest = Options.text("dest").pipe(
-  Options.withPseudoName("HOST:PORT"),
-  Options.withDescription(
-    "A destination; repeat it, or give a comma-separated list (\"a:1, b:2\"). " +
-      fallsBackTo(settingNames.destinations.env)
-  ),
-  Options.repeated
-)
-
-const textOption = (name: string, pseudoName: string, description: string) =>
-  Options.text(name).pipe(Options.withPseudoName(pseudoName), Options.withDescription(description), Options.optional)
-
-const connectTimeout = textOption(
-  "connect-timeout",
-  "DURATION",
-  "How long one connection attempt to a destination may take. " +
-    fallsBackTo(settingNames.connectTimeout.env, Duration.format(defaults.connectTimeout))
-)
-const writeTimeout = textOption(
-  "write-timeout",
-  "DURATION",
-  "How long a slow or stalled destination may hold the source back before it is cut and redialled. " +
-    fallsBackTo(settingNames.writeTimeout.env, Duration.format(defaults.writeTimeout))
-)
-const idleTimeout = textOption(
-  "idle-timeout",
-  "DURATION",
-  "Close a source that sent nothing for this long; 0 disables. " +
-    fallsBackTo(settingNames.idleTimeout.env, Duration.format(defaults.idleTimeout))
-)
-const buffer = textOption(
-  "buffer",
-  "SIZE",
-  "Bytes held per destination of each source while that destination is slow or down (64KiB, 1MiB, ...). " +
-    fallsBackTo(settingNames.bufferBytes.env, formatBytes(defaults.bufferBytes))
-)
-const metrics = textOption(
-  "metrics",
-  "PORT|HOST:PORT",
-  "Serve /metrics (Prometheus) and /healthz over HTTP here: PORT binds every interface, 127.0.0.1:PORT loopback only. " +
-    fallsBackTo(settingNames.metrics.env, "off")
-)
-const maxConnections = textOption(
-  "max-connections",
-  "N",
-  "Sources connected at once; more are closed at accept, logged and counted. " +
-    fallsBackTo(settingNames.maxConnections.env, "no limit")
-)
-const allow = textOption(
-  "allow",
-  "CIDR[,CIDR...]",
-  "Only sources in these address blocks may connect (10.0.0.0/8, 192.168.1.7, fd00::/8); IPv4 blocks also match " +
-    "IPv4-mapped IPv6 sources. Others are closed at accept, logged and counted. " +
-    fallsBackTo(settingNames.allow.env, "everyone")
-)
-const drainTimeout = textOption(
-  "drain-timeout",
-  "DURATION",
-  "On SIGTERM/SIGINT, how long open connections get to flush before everything is closed. " +
-    fallsBackTo(settingNames.drainTimeout.env, Duration.format(defaults.drainTimeout))
-)
+export const proxyHelp: CommandHelp = {
+  name: "proxy",
+  summary: "Run the fan-out proxy: every source that connects is forwarded to every destination.",
+  usage: [
+    "--listen PORT|HOST:PORT --dest HOST:PORT [--dest HOST:PORT ...] [OPTIONS]",
+    "--config FILE [--check] [OPTIONS]"
+  ],
+  options: [options.config, checkOption, ...Object.values(options).slice(1)],
+  notes: [
+    "Flags win over the configuration file, and the file over SOCKET_PROXY_* variables. With --config, the " +
+    "file gives the routes (each with its listen address and destinations), so --listen and --dest are refused.",
+    `Durations are ${durationSpelling}. Sizes are ${sizeSpelling}.`,
+    "SIGTERM or SIGINT drains and exits 0. SIGHUP, or a change of the file, reloads the file (without --config, " +
+    "SIGHUP is logged and ignored). Exit 2: bad configuration; 1: an address cannot be listened on.",
+    "Reference: docs/settings.md (settings), docs/config-file.md (the file and reloads)."
+  ]
+}
 
 /** `proxy`: run the proxy until SIGINT/SIGTERM. Flags win over `SOCKET_PROXY_*` env variables. */
 export const proxyCommand = Command.make(
   "proxy",
-  {
-    listen,
-    dest,
-    connectTimeout,
-    writeTimeout,
-    idleTimeout,
-    buffer,
-    metrics,
-    maxConnections,
-    allow,
-    drainTimeout,
-    logLevel: logLevelOption,
-    logFormat: logFormatOption
-  },
-  (options) =>
-    Effect.flatMap(
-      resolveProxyConfig({
-        listen: Option.getOrUndefined(options.listen),
-        destinations: options.dest,
-        connectTimeout: Option.getOrUndefined(options.connectTimeout),
-        writeTimeout: Option.getOrUndefined(options.writeTimeout),
-        idleTimeout: Option.getOrUndefined(options.idleTimeout),
-        bufferBytes: Option.getOrUndefined(options.buffer),
-        metrics: Option.getOrUndefined(options.metrics),
-        maxConnections: Option.getOrUndefined(options.maxConnections),
-        allow: Option.getOrUndefined(options.allow),
-        drainTimeout: Option.getOrUndefined(options.drainTimeout)
-      }),
-      (config) => Layer.launch(Proxy.layer(config))
-    ).pipe(withLogFormat(options.logFormat), withLogLevel(options.logLevel))
-).pipe(Command.withDescription("Run the fan-out proxy: every source that connects is forwarded to every destination."))
+  { values: textOptions(options), check: Options.boolean(checkSwitch.flag) },
+  ({ check, values }) =>
+    Effect.gen(function*() {
+      const given = yield* singles(options, values)
+      const file = yield* resolveSetting("config", given.config, undefined)
+      if (file === undefined) {
+        if (check) return yield* new UsageError({ detail: "--check needs --config FILE (or SOCKET_PROXY_CONFIG)" })
+        return yield* resolveProxyConfig({ ...given, destinations: values.destinations }).pipe(
+          Effect.flatMap((config) =>
+            Effect.scoped(Effect.zipRight(ignoreSighup, Layer.launch(Proxy.layer(config))))
+          ),
+          withLogFormat(given.logFormat),
+          withLogLevel(given.logLevel)
+        )
+      }
+      const from = given.config === undefined ? "SOCKET_PROXY_CONFIG" : "--config"
+      for (const key of ["listen", "destinations"] as const) {
+        if (values[key].length > 0) {
+          return yield* new UsageError({
+            detail: `--${options[key].flag} ${JSON.stringify(values[key][0])} cannot be used with ${from}: ` +
+              "the file gives each route's listen address and destinations"
+          })
+        }
+      }
+      return yield* runFromFile({ file, check, flags: given })
+    })
+).pipe(Command.withDescription(proxyHelp.summary))

@@ -1,10 +1,11 @@
-import { Config, Duration, Effect, Either, Option } from "effect"
+import { Config, Effect, Either, Option } from "effect"
+import type { Duration } from "effect"
 import type { Cidr } from "./Cidr.js"
-import { parseCidrList } from "./Cidr.js"
 import type { Endpoint, ListenAddress } from "./Endpoint.js"
-import { parseEndpointList, parseListenAddress } from "./Endpoint.js"
 import { InvalidConfig, MissingConfig } from "./Errors.js"
-import { parseByteSize, parseDuration } from "./Units.js"
+import { listenClash } from "./ListenClash.js"
+import type { SettingKey, SettingValue } from "./Settings.js"
+import { flagName, settingDefaults, settings } from "./Settings.js"
 
 /** Everything the proxy needs to run, as typed values. */
 export interface ProxyConfig {
@@ -30,35 +31,38 @@ export interface ProxyConfig {
   readonly maxConnections: number | undefined
   /** Source addresses allowed to connect; everyone by default. */
   readonly allow: ReadonlyArray<Cidr> | undefined
+  /** The route's name, in logs and as the metrics label `route`; `default` when configured by flags. */
+  readonly name?: string | undefined
 }
 
+/** The route name of a proxy configured by flags or the environment. */
+export const defaultRouteName = "default"
+
 export const defaults = {
-  connectTimeout: Duration.seconds(3),
-  writeTimeout: Duration.seconds(5),
-  idleTimeout: Duration.minutes(30),
-  bufferBytes: 1024 * 1024,
-  // Service managers wait longer than this after SIGTERM (systemd 90 s, Kubernetes 30 s) before SIGKILL.
-  drainTimeout: Duration.seconds(5),
+  ...settingDefaults,
   metrics: undefined,
   maxConnections: undefined,
   allow: undefined
 } as const
 
-/** Each setting's command-line flag and environment variable, for lookups and messages. */
-export const settingNames = {
-  listen: { flag: "--listen", env: "SOCKET_PROXY_LISTEN_PORT" },
-  destinations: { flag: "--dest", env: "SOCKET_PROXY_DESTINATIONS" },
-  connectTimeout: { flag: "--connect-timeout", env: "SOCKET_PROXY_CONNECT_TIMEOUT" },
-  writeTimeout: { flag: "--write-timeout", env: "SOCKET_PROXY_WRITE_TIMEOUT" },
-  idleTimeout: { flag: "--idle-timeout", env: "SOCKET_PROXY_IDLE_TIMEOUT" },
-  bufferBytes: { flag: "--buffer", env: "SOCKET_PROXY_BUFFER" },
-  metrics: { flag: "--metrics", env: "SOCKET_PROXY_METRICS" },
-  maxConnections: { flag: "--max-connections", env: "SOCKET_PROXY_MAX_CONNECTIONS" },
-  allow: { flag: "--allow", env: "SOCKET_PROXY_ALLOW" },
-  drainTimeout: { flag: "--drain-timeout", env: "SOCKET_PROXY_DRAIN_TIMEOUT" }
-} as const
+const legacyKeys = [
+  "listen",
+  "destinations",
+  "connectTimeout",
+  "writeTimeout",
+  "idleTimeout",
+  "bufferBytes",
+  "metrics",
+  "maxConnections",
+  "allow",
+  "drainTimeout"
+] as const satisfies ReadonlyArray<SettingKey>
+type LegacyKey = (typeof legacyKeys)[number]
 
-type SettingKey = keyof typeof settingNames
+/** Each setting's command-line flag and environment variable, for lookups and messages (from `Settings.ts`). */
+export const settingNames = Object.fromEntries(
+  legacyKeys.map((key) => [key, { flag: flagName(key), env: settings[key].env! }])
+) as { readonly [K in LegacyKey]: { readonly flag: string; readonly env: string } }
 
 /** Settings as the user wrote them, e.g. from command-line flags; absent ones come from the env. */
 export interface ProxySettingsText {
@@ -81,37 +85,39 @@ interface Given {
   readonly text: string
 }
 
-/** The flag's value if given, else the environment variable's (through `Config`), else none. */
+/** The environment variable of `key`, through `Config`; blank is unset. */
+export const envText = (key: SettingKey): Effect.Effect<Option.Option<Given>> => {
+  const env = settings[key].env
+  if (env === undefined) return Effect.succeed(Option.none())
+  return Config.option(Config.string(env)).pipe(
+    Effect.map(Option.filter((text) => text.trim().length > 0)),
+    Effect.map(Option.map((text) => ({ setting: env, text }))),
+    // A ConfigProvider that cannot be read at all is a broken program, not bad input.
+    Effect.orDie
+  )
+}
+
+/** The flag's value if given, else the environment variable's, else none. */
 const lookup = (key: SettingKey, flagValue: string | undefined): Effect.Effect<Option.Option<Given>> =>
-  flagValue !== undefined
-    ? Effect.succeed(Option.some({ setting: settingNames[key].flag, text: flagValue }))
-    : Config.option(Config.string(settingNames[key].env)).pipe(
-      Effect.map(Option.filter((text) => text.trim().length > 0)),
-      Effect.map(Option.map((text) => ({ setting: settingNames[key].env, text }))),
-      // A ConfigProvider that cannot be read at all is a broken program, not bad input.
-      Effect.orDie
-    )
+  flagValue !== undefined ? Effect.succeed(Option.some({ setting: flagName(key), text: flagValue })) : envText(key)
 
-const decode = <A>(given: Given, parse: (text: string) => Either.Either<A, string>) =>
-  Either.mapLeft(parse(given.text), (reason) => new InvalidConfig({ setting: given.setting, value: given.text, reason }))
+const decode = <K extends SettingKey>(key: K, given: Given): Either.Either<SettingValue<K>, InvalidConfig> =>
+  Either.mapLeft(
+    (settings[key].parse as (text: string) => Either.Either<SettingValue<K>, string>)(given.text),
+    (reason) => new InvalidConfig({ setting: given.setting, value: given.text, reason })
+  )
 
-const optionalSetting = <A>(
-  key: SettingKey,
+/** One setting from its flag, else the environment, else `fallback`, parsed by the table's parser. */
+export const resolveSetting = <K extends SettingKey, B>(
+  key: K,
   flagValue: string | undefined,
-  parse: (text: string) => Either.Either<A, string>,
-  fallback: A
-): Effect.Effect<A, InvalidConfig> =>
-  Effect.flatMap(lookup(key, flagValue), Option.match({ onNone: () => Effect.succeed(fallback), onSome: (given) => decode(given, parse) }))
-
-const positiveDuration = (text: string) =>
-  Either.filterOrLeft(parseDuration(text), (d) => Duration.greaterThan(d, Duration.zero), () => "must be greater than 0")
-
-const positiveInteger = (text: string): Either.Either<number, string> =>
-  /^\d+$/.test(text.trim()) && Number(text.trim()) >= 1 && Number.isSafeInteger(Number(text.trim()))
-    ? Either.right(Number(text.trim()))
-    : Either.left("must be a whole number of at least 1")
-
-const positiveSize = (text: string) => Either.filterOrLeft(parseByteSize(text), (n) => n > 0, () => "must be at least 1 byte")
+  fallback: B
+): Effect.Effect<SettingValue<K> | B, InvalidConfig> =>
+  Effect.flatMap(
+    lookup(key, flagValue),
+    (given): Effect.Effect<SettingValue<K> | B, InvalidConfig> =>
+      Option.isNone(given) ? Effect.succeed(fallback) : decode(key, given.value)
+  )
 
 const readListen = (flagValue: string | undefined): Effect.Effect<ListenAddress, InvalidConfig | MissingConfig> =>
   Effect.flatMap(
@@ -121,35 +127,51 @@ const readListen = (flagValue: string | undefined): Effect.Effect<ListenAddress,
         Effect.fail<InvalidConfig | MissingConfig>(
           new MissingConfig({
             setting: "listen port",
-            hint: `pass ${settingNames.listen.flag} PORT or set ${settingNames.listen.env}`
+            hint: `pass ${settingNames.listen.flag} PORT, set ${settingNames.listen.env}, or give --config FILE`
           })
         ),
-      onSome: (given) => decode(given, parseListenAddress)
+      onSome: (given) => decode("listen", given)
     })
   )
 
-const readDestinations = (flagValues: ReadonlyArray<string> | undefined) => {
+const readDestinations = (
+  flagValues: ReadonlyArray<string> | undefined
+): Effect.Effect<ReadonlyArray<Endpoint>, InvalidConfig | MissingConfig> => {
   // @effect/cli reports a repeated flag that is absent as [], so "absent" is "empty" here.
   const fromFlags = flagValues !== undefined && flagValues.length > 0
     ? Effect.succeed(Option.some(flagValues.map((text) => ({ setting: settingNames.destinations.flag, text }))))
     : Effect.map(lookup("destinations", undefined), Option.map((given) => [given]))
   const missing = new MissingConfig({
     setting: "destinations",
-    hint: `pass ${settingNames.destinations.flag} HOST:PORT (repeatable) or set ${settingNames.destinations.env}="h1:p1, h2:p2"`
+    hint: `pass ${settingNames.destinations.flag} HOST:PORT (repeatable), set ${settingNames.destinations.env}="h1:p1, h2:p2", or give --config FILE`
   })
   return Effect.flatMap(fromFlags, (given) =>
     Option.match(given, {
-      onNone: () => Effect.fail(missing),
-      onSome: (items) =>
-        Effect.flatMap(
-          Effect.forEach(items, (item) => decode(item, parseEndpointList)),
-          (lists) => {
-            const destinations = lists.flat()
-            return destinations.length > 0 ? Effect.succeed(destinations) : Effect.fail(missing)
-          }
-        )
+      onNone: () => Effect.fail<InvalidConfig | MissingConfig>(missing),
+      onSome: (items): Effect.Effect<ReadonlyArray<Endpoint>, InvalidConfig | MissingConfig> => {
+        // A blank item (",") says nothing: only the items with an address count.
+        const meaningful = items.filter((item) => item.text.split(",").some((part) => part.trim().length > 0))
+        if (meaningful.length === 0) return Effect.fail(missing)
+        return Effect.map(Effect.forEach(meaningful, (item) => decode("destinations", item)), (lists) => lists.flat())
+      }
     }))
 }
+
+/** `--metrics` on the `--listen` address would fail to bind with "address already in use": say why instead. */
+const checkMetricsClash = (config: ProxyConfig, text: ProxySettingsText) =>
+  Effect.gen(function*() {
+    if (config.metrics === undefined || !listenClash(config.metrics, config.listen)) return config
+    const given = yield* lookup("metrics", text.metrics)
+    const listenGiven = yield* lookup("listen", text.listen)
+    const metricsName = Option.match(given, { onNone: () => settingNames.metrics.flag, onSome: (g) => g.setting })
+    const listenName = Option.match(listenGiven, { onNone: () => settingNames.listen.flag, onSome: (g) => g.setting })
+    const value = Option.match(given, { onNone: () => "", onSome: (g) => g.text })
+    return yield* new InvalidConfig({
+      setting: metricsName,
+      value,
+      reason: `the same port as ${listenName}; the metrics need a port of their own`
+    })
+  })
 
 /**
  * Builds a `ProxyConfig` from text settings, falling back to the environment
@@ -162,20 +184,15 @@ export const resolveProxyConfig = (
   Effect.all({
     listen: readListen(text.listen),
     destinations: readDestinations(text.destinations),
-    connectTimeout: optionalSetting("connectTimeout", text.connectTimeout, positiveDuration, defaults.connectTimeout),
-    writeTimeout: optionalSetting("writeTimeout", text.writeTimeout, positiveDuration, defaults.writeTimeout),
-    idleTimeout: optionalSetting("idleTimeout", text.idleTimeout, parseDuration, defaults.idleTimeout),
-    bufferBytes: optionalSetting("bufferBytes", text.bufferBytes, positiveSize, defaults.bufferBytes),
-    drainTimeout: optionalSetting("drainTimeout", text.drainTimeout, parseDuration, defaults.drainTimeout),
-    metrics: optionalSetting<ListenAddress | undefined>("metrics", text.metrics, parseListenAddress, undefined),
-    maxConnections: optionalSetting<number | undefined>(
-      "maxConnections",
-      text.maxConnections,
-      positiveInteger,
-      undefined
-    ),
-    allow: optionalSetting<ReadonlyArray<Cidr> | undefined>("allow", text.allow, parseCidrList, undefined)
-  })
+    connectTimeout: resolveSetting("connectTimeout", text.connectTimeout, defaults.connectTimeout),
+    writeTimeout: resolveSetting("writeTimeout", text.writeTimeout, defaults.writeTimeout),
+    idleTimeout: resolveSetting("idleTimeout", text.idleTimeout, defaults.idleTimeout),
+    bufferBytes: resolveSetting("bufferBytes", text.bufferBytes, defaults.bufferBytes),
+    drainTimeout: resolveSetting("drainTimeout", text.drainTimeout, defaults.drainTimeout),
+    metrics: resolveSetting("metrics", text.metrics, undefined),
+    maxConnections: resolveSetting("maxConnections", text.maxConnections, undefined),
+    allow: resolveSetting("allow", text.allow, undefined)
+  }).pipe(Effect.flatMap((config) => checkMetricsClash(config, text)))
 
 /** The whole configuration from the environment alone: the contract of the app this replaces. */
 export const proxyConfigFromEnv: Effect.Effect<ProxyConfig, InvalidConfig | MissingConfig> = resolveProxyConfig()

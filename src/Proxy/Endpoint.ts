@@ -86,7 +86,13 @@ export const parseListenAddress = (text: string): Either.Either<ListenAddress, s
     return Either.map(parsePort(trimmed, 0), (port) => ({ port }))
   }
   return Either.gen(function*() {
-    const [hostText, portText] = yield* splitHostPort(trimmed)
+    const [hostText, portText] = yield* Either.mapLeft(
+      splitHostPort(trimmed),
+      (reason) =>
+        reason.startsWith("expected HOST:PORT")
+          ? "expected PORT (every interface) or HOST:PORT, for example 8000, 127.0.0.1:8000 or [::1]:8000"
+          : reason
+    )
     const host = yield* parseHost(hostText)
     const port = yield* parsePort(portText, 0)
     return { host, port }

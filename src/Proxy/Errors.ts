@@ -25,6 +25,32 @@ export class MissingConfig extends Data.TaggedError("MissingConfig")<{
   }
 }
 
+/**
+ * A command line that cannot be run as written: an unknown or repeated flag,
+ * flags that exclude each other. `detail` is the whole sentence, naming the flag.
+ */
+export class UsageError extends Data.TaggedError("UsageError")<{
+  readonly detail: string
+}> {
+  override get message(): string {
+    return this.detail
+  }
+}
+
+/**
+ * A configuration file that cannot be used: `path` is where in it (`routes[1].listen`),
+ * empty for the file as a whole.
+ */
+export class InvalidConfigFile extends Data.TaggedError("InvalidConfigFile")<{
+  readonly file: string
+  readonly path: string
+  readonly reason: string
+}> {
+  override get message(): string {
+    return this.path === "" ? `${this.file}: ${this.reason}` : `${this.file}: ${this.path}: ${this.reason}`
+  }
+}
+
 /** The listening socket could not be opened (port in use, no permission, bad address). */
 export class ListenError extends Data.TaggedError("ListenError")<{
   readonly address: string
@@ -60,4 +86,4 @@ export class ConnectionLost extends Data.TaggedError("ConnectionLost")<{
   }
 }
 
-export type ConfigError = InvalidConfig | MissingConfig
+export type ConfigError = InvalidConfig | MissingConfig | InvalidConfigFile | UsageError

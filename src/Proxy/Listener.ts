@@ -8,17 +8,24 @@ import { peerOf } from "./Tcp.js"
 /** After a failed accept (such as EMFILE), wait this long so the loop does not spin. */
 const acceptRetryDelay = Duration.millis(100)
 
+/** What a newly accepted connection gets: its route's settings and counters as they are now, and who may connect. */
+export interface AcceptTarget {
+  readonly context: SessionContext
+  readonly admission: Admission
+}
+
 /**
- * The accept loop: every accepted socket that `admission` lets in becomes a
+ * The accept loop: every accepted socket that the admission lets in becomes a
  * session fiber in `sessions`; one it refuses is closed at once, before a
  * session or any destination connection exists for it. A session that dies of
  * a defect is logged; it never takes the loop or its sibling sessions with it.
+ * `target` is asked at each accept, so a reload's settings apply to the
+ * connections accepted after it.
  */
 export const acceptLoop = (
   listener: TcpListener,
   sessions: FiberSet.FiberSet,
-  context: SessionContext,
-  admission: Admission
+  target: () => AcceptTarget
 ): Effect.Effect<never> =>
   Effect.forever(
     Effect.flatMap(listener.accept, (accepted) => {
@@ -28,6 +35,7 @@ export const acceptLoop = (
         )
       }
       const socket = accepted.socket
+      const { admission, context } = target()
       return Effect.flatMap(FiberSet.size(sessions), (open) => {
         const refusal = admission.refusal(socket.remoteAddress, open)
         if (refusal !== undefined) {

@@ -59,3 +59,9 @@ export const sessionDurationSeconds = Metric.histogram(
 export const fibersActive = Metric.gauge("socket_proxy_fibers_active", {
   description: "Live fibers of the proxy (accept loop, sessions, forwarders and their helpers); for leak checks"
 })
+
+/** Tagged `result`: `applied` or `failed` (a file that does not validate, or an address that cannot be bound). */
+export const configReloads = counter(
+  "socket_proxy_config_reloads_total",
+  "Reloads of the configuration file (SIGHUP or a change of the file): applied, or failed and changed nothing"
+)

@@ -1,23 +1,16 @@
-import { Context, Duration, Effect, FiberSet, Layer } from "effect"
-import type { Scope } from "effect"
+import { Context, Effect, ExecutionStrategy, Layer, Scope } from "effect"
 import type { ProxyConfig } from "./Config.js"
-import { proxyConfigFromEnv } from "./Config.js"
-import { formatEndpoint } from "./Endpoint.js"
+import { defaultRouteName, proxyConfigFromEnv } from "./Config.js"
 import type { Endpoint } from "./Endpoint.js"
-import { DestinationHealth } from "./DestinationHealth.js"
-import { Drain } from "./Drain.js"
+import { formatEndpoint } from "./Endpoint.js"
 import type { InvalidConfig, ListenError, MissingConfig } from "./Errors.js"
-import { Admission } from "./Admission.js"
-import { AllowList } from "./Cidr.js"
 import { FiberCounter } from "./FiberCounter.js"
-import { IdleWatch } from "./IdleWatch.js"
-import { acceptLoop } from "./Listener.js"
 import { serveMetrics } from "./MetricsServer.js"
-import { registerProxy } from "./ProxyMetrics.js"
 import { Readiness } from "./Readiness.js"
+import type { RouteConfig, RoutesConfig } from "./Routes.js"
+import type { RouteSet } from "./RouteSet.js"
+import { makeRouteSet } from "./RouteSet.js"
 import type { ProxyStats } from "./Stats.js"
-import { ProxyCounters } from "./Stats.js"
-import * as Tcp from "./Tcp.js"
 
 export interface ProxyService {
   /** The address actually bound: with `--listen 0` this holds the port the OS chose. */
@@ -31,67 +24,97 @@ export interface ProxyService {
 /** The running proxy, provided by `layer` / `layerFromEnv`. */
 export class Proxy extends Context.Tag("socket-proxy/Proxy")<Proxy, ProxyService>() {}
 
+/** A proxy with any number of routes, as a configuration file gives them. */
+export interface RoutesService {
+  /** Where `/metrics` and `/healthz` are served, when `metrics` was configured. */
+  readonly metricsAddress: Endpoint | undefined
+  /** The routes running now, and the reload that changes them. */
+  readonly routes: RouteSet
+}
+
+/** The running routes, provided by `routesLayer`. */
+export class Routes extends Context.Tag("socket-proxy/Routes")<Routes, RoutesService>() {}
+
+/**
+ * Starts every route of `config` in the current scope: each listening (all
+ * bound before any accepts) when this returns. On scope close: every route stops
+ * accepting, lets its open connections flush for up to `drainTimeout`, then
+ * closes every socket that is left. `/healthz` is 200 while every route listens.
+ */
+export const makeRoutes = (config: RoutesConfig): Effect.Effect<RoutesService, ListenError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const readiness = new Readiness()
+    const fibers = new FiberCounter()
+    // Finalizers run in reverse: the metrics server (503 while draining) goes last,
+    // after the routes have been drained; each route's listener after its sessions.
+    const metricsAddress = config.metrics === undefined ? undefined : yield* serveMetrics(config.metrics, readiness)
+    const scope = yield* Effect.scope
+    const routesScope = yield* Scope.fork(scope, ExecutionStrategy.sequential)
+    const { set, start } = yield* makeRouteSet(config, fibers, routesScope)
+    yield* Effect.addFinalizer(() =>
+      Effect.gen(function*() {
+        readiness.state = "draining"
+        const open = yield* Effect.map(
+          Effect.forEach(set.routes(), (route) => route.stats),
+          (all) => all.reduce((n, stats) => n + stats.openConnections, 0)
+        )
+        yield* Effect.logInfo(`shutting down: draining ${open} connection(s)`)
+        yield* set.stopAll
+      })
+    )
+    if (metricsAddress !== undefined) {
+      yield* Effect.logInfo(`metrics and health on http://${formatEndpoint(metricsAddress)} (/metrics, /healthz)`)
+    }
+    yield* start
+    readiness.state = "ready"
+    return { metricsAddress, routes: set }
+  })
+
+/** The one route of a proxy configured by flags, the environment or `makeProxyConfig`. */
+export const routeOf = (config: ProxyConfig): RouteConfig => ({
+  name: config.name ?? defaultRouteName,
+  listen: config.listen,
+  destinations: config.destinations.map((d) => ({
+    host: d.host,
+    port: d.port,
+    bufferBytes: config.bufferBytes,
+    writeTimeout: config.writeTimeout,
+    connectTimeout: config.connectTimeout,
+    sample: 1
+  })),
+  connectTimeout: config.connectTimeout,
+  writeTimeout: config.writeTimeout,
+  idleTimeout: config.idleTimeout,
+  bufferBytes: config.bufferBytes,
+  maxConnections: config.maxConnections,
+  allow: config.allow
+})
+
 /**
  * Starts the proxy in the current scope: listening when this returns, and on
  * scope close: stop accepting, let open connections flush for up to
  * `drainTimeout`, then close every socket that is left.
  */
 export const make = (config: ProxyConfig): Effect.Effect<ProxyService, ListenError, Scope.Scope> =>
-  Effect.gen(function*() {
-    const counters = new ProxyCounters(
-      config.destinations.map((destination) => new DestinationHealth(formatEndpoint(destination)))
-    )
-    const drain = new Drain()
-    const idle = new IdleWatch(Duration.toMillis(config.idleTimeout))
-    const readiness = new Readiness()
-    const fibers = new FiberCounter()
-    yield* registerProxy(counters, fibers)
-    // Finalizers run in reverse: the metrics server (503 while draining) and then
-    // the listener (which destroys any socket still open) go last, after the
-    // sessions have been drained and then interrupted.
-    const metricsAddress = config.metrics === undefined ? undefined : yield* serveMetrics(config.metrics, readiness)
-    const listener = yield* Tcp.listen(config.listen)
-    const sessions = yield* FiberSet.make()
-    yield* Effect.addFinalizer(() =>
-      Effect.gen(function*() {
-        readiness.state = "draining"
-        yield* listener.stopAccepting
-        const open = yield* FiberSet.size(sessions)
-        yield* Effect.logInfo(`shutting down: draining ${open} connection(s)`)
-        yield* drain.start()
-        // Finalizers run uninterruptibly: without `interruptible`, the timeout could not cut the wait short.
-        const drained = yield* FiberSet.awaitEmpty(sessions).pipe(
-          Effect.interruptible,
-          Effect.timeoutOption(config.drainTimeout)
-        )
-        if (drained._tag === "None") {
-          const left = yield* FiberSet.size(sessions)
-          yield* Effect.logWarning(`shutdown: closing ${left} connection(s) that did not finish flushing`)
-        }
-      })
-    )
-    const context = { config, counters, drain, idle }
-    yield* Effect.forkScoped(idle.run)
-    // Every fiber of the proxy's data path descends from the accept loop, so this counts them all.
-    const admission = new Admission(
-      counters,
-      config.allow === undefined ? undefined : new AllowList(config.allow),
-      config.maxConnections
-    )
-    yield* Effect.supervised(Effect.forkScoped(acceptLoop(listener, sessions, context, admission)), fibers)
-    const address = listener.address
-    if (metricsAddress !== undefined) {
-      yield* Effect.logInfo(`metrics and health on http://${formatEndpoint(metricsAddress)} (/metrics, /healthz)`)
+  Effect.map(
+    makeRoutes({
+      metrics: config.metrics,
+      drainTimeout: config.drainTimeout,
+      logLevel: undefined,
+      logFormat: undefined,
+      routes: [routeOf(config)]
+    }),
+    ({ metricsAddress, routes }) => {
+      const route = routes.routes()[0]!
+      return { address: route.address(), metricsAddress, stats: route.stats }
     }
-    yield* Effect.logInfo(
-      `listening on ${formatEndpoint(address)}, forwarding to ${config.destinations.map(formatEndpoint).join(", ")}`
-    )
-    readiness.state = "ready"
-    return { address, metricsAddress, stats: Effect.sync(() => counters.snapshot()) }
-  })
+  )
 
 /** The proxy as a Layer: listening once built, shut down cleanly when its scope closes. */
 export const layer = (config: ProxyConfig): Layer.Layer<Proxy, ListenError> => Layer.scoped(Proxy, make(config))
+
+/** Several routes as a Layer: listening once built, shut down cleanly when its scope closes. */
+export const routesLayer = (config: RoutesConfig): Layer.Layer<Routes, ListenError> => Layer.scoped(Routes, makeRoutes(config))
 
 /** The proxy configured from the `SOCKET_PROXY_*` environment variables. */
 export const layerFromEnv: Layer.Layer<Proxy, ListenError | InvalidConfig | MissingConfig> = Layer.scoped(

@@ -20,12 +20,17 @@ class MetricsFeed {
   /** Counter values already added to the Effect metrics, by series. */
   private readonly reported = new Map<string, number>()
 
-  constructor(readonly counters: ProxyCounters, readonly fibers: FiberCounter) {}
+  /** What `counters` had counted before this feed began (a reload's new counters carry on the connection ids). */
+  private readonly acceptedBefore: number
+
+  constructor(readonly counters: ProxyCounters, readonly fibers: FiberCounter | undefined, readonly route: string) {
+    this.acceptedBefore = counters.acceptedConnections
+  }
 
   /** Adds to `counter` what `total` grew by since the last scrape. */
-  private catchUp(key: string, counter: Metric.Metric.Counter<number>, total: number): Effect.Effect<void> {
+  private catchUp(key: string, counter: Metric.Metric.Counter<number>, total: number, before = 0): Effect.Effect<void> {
     const previous = this.reported.get(key)
-    const delta = total - (previous ?? 0)
+    const delta = total - (previous ?? before)
     // The first scrape shows every series, at 0 if need be, so a dashboard never has to guess.
     if (delta <= 0 && previous !== undefined) return Effect.void
     this.reported.set(key, total)
@@ -35,14 +40,15 @@ class MetricsFeed {
   counterUpdates(): ReadonlyArray<Effect.Effect<void>> {
     const c = this.counters
     const updates = [
-      this.catchUp("accepted", M.connectionsAccepted, c.acceptedConnections),
+      this.catchUp("accepted", M.connectionsAccepted, c.acceptedConnections, this.acceptedBefore),
       this.catchUp("received", M.bytesReceived, c.bytesReceived),
       ...(Object.keys(c.refused) as Array<RefusalReason>).map((reason) =>
         this.catchUp(`refused ${reason}`, Metric.tagged(M.connectionsRefused, "reason", reason), c.refused[reason])
       )
     ]
     for (const health of c.destinations) {
-      const tagged = (metric: Metric.Metric.Counter<number>) => Metric.tagged(metric, "destination", health.name)
+      const tagged = (metric: Metric.Metric.Counter<number>) =>
+        Metric.tagged(Metric.tagged(metric, "destination", health.name), "route", this.route)
       const at = (what: string) => `${what} ${health.name}`
       updates.push(
         this.catchUp(at("delivered"), tagged(M.bytesDelivered), health.delivered),
@@ -58,15 +64,17 @@ class MetricsFeed {
 
 const feeds = globalValue(Symbol.for("socket-proxy/ProxyMetrics/feeds"), () => new Set<MetricsFeed>())
 const reportedDestinations = globalValue(Symbol.for("socket-proxy/ProxyMetrics/destinations"), () => new Set<string>())
+const reportedRoutes = globalValue(Symbol.for("socket-proxy/ProxyMetrics/routes"), () => new Set<string>())
 
-/** Makes this proxy's counters part of every scrape for as long as the scope is open. */
+/** Makes this proxy's (one route's) counters part of every scrape, labelled `route`, for as long as the scope is open. */
 export const registerProxy = (
   counters: ProxyCounters,
-  fibers: FiberCounter
+  fibers: FiberCounter | undefined,
+  route: string
 ): Effect.Effect<void, never, Scope.Scope> =>
   Effect.acquireRelease(
     Effect.sync(() => {
-      const feed = new MetricsFeed(counters, fibers)
+      const feed = new MetricsFeed(counters, fibers, route)
       feeds.add(feed)
       return feed
     }),
@@ -74,41 +82,54 @@ export const registerProxy = (
     (feed) => Effect.all(feed.counterUpdates(), { discard: true }).pipe(Effect.zipRight(Effect.sync(() => feeds.delete(feed))))
   ).pipe(Effect.asVoid)
 
-/** Sums per destination name over every running proxy. */
+/** A series of a destination of a route: the two labels, as one map key. */
+const seriesKey = (route: string, destination: string) => JSON.stringify([route, destination])
+
+/** Sums per route and destination name over every running proxy. */
 const byDestination = (pick: (health: ProxyCounters["destinations"][number]) => number | undefined) => {
   const totals = new Map<string, number>()
   for (const feed of feeds) {
     for (const health of feed.counters.destinations) {
       const value = pick(health)
-      if (value !== undefined) totals.set(health.name, (totals.get(health.name) ?? 0) + value)
+      const key = seriesKey(feed.route, health.name)
+      if (value !== undefined) totals.set(key, (totals.get(key) ?? 0) + value)
     }
   }
   return totals
 }
 
 const setTagged = (gauge: Metric.Metric.Gauge<number>, totals: Map<string, number>) =>
-  Effect.forEach(totals, ([destination, value]) => Metric.set(Metric.tagged(gauge, "destination", destination), value), {
-    discard: true
-  })
+  Effect.forEach(totals, ([key, value]) => {
+    const [route, destination] = JSON.parse(key) as [string, string]
+    return Metric.set(Metric.tagged(Metric.tagged(gauge, "destination", destination), "route", route), value)
+  }, { discard: true })
 
 /** Brings every metric up to date with the running proxies' counters; run it just before a scrape. */
 export const refreshMetrics: Effect.Effect<void> = Effect.suspend(() => {
-  let open = 0
-  let fibers = 0
+  const open = new Map<string, number>()
+  // One FiberCounter may count for several routes (and several generations of one): count each once.
+  const fiberCounters = new Set<FiberCounter>()
   const buffered = new Map<string, number>()
   const updates: Array<Effect.Effect<void>> = []
   for (const feed of feeds) {
-    open += feed.counters.open.size
-    fibers += feed.fibers.active
+    open.set(feed.route, (open.get(feed.route) ?? 0) + feed.counters.open.size)
+    if (feed.fibers !== undefined) fiberCounters.add(feed.fibers)
     for (const connection of feed.counters.open.values()) {
       for (const link of connection.links) {
-        buffered.set(link.health.name, (buffered.get(link.health.name) ?? 0) + link.buffered)
+        const key = seriesKey(feed.route, link.health.name)
+        buffered.set(key, (buffered.get(key) ?? 0) + link.buffered)
       }
     }
     updates.push(...feed.counterUpdates())
   }
-  // Every destination ever reported gets a value: 0 once no running proxy holds bytes or connections for it.
-  for (const feed of feeds) for (const health of feed.counters.destinations) reportedDestinations.add(health.name)
+  let fibers = 0
+  for (const counter of fiberCounters) fibers += counter.active
+  // Every destination and route ever reported gets a value: 0 once no running proxy holds bytes or connections for it.
+  for (const feed of feeds) {
+    reportedRoutes.add(feed.route)
+    for (const health of feed.counters.destinations) reportedDestinations.add(seriesKey(feed.route, health.name))
+  }
+  for (const route of reportedRoutes) if (!open.has(route)) open.set(route, 0)
   const connectionsOpen = byDestination((health) => health.connected)
   for (const name of reportedDestinations) {
     if (!buffered.has(name)) buffered.set(name, 0)
@@ -121,7 +142,9 @@ export const refreshMetrics: Effect.Effect<void> = Effect.suspend(() => {
   }
   return Effect.all([
     ...updates,
-    Metric.set(M.connectionsOpen, open),
+    Effect.forEach(open, ([route, count]) => Metric.set(Metric.tagged(M.connectionsOpen, "route", route), count), {
+      discard: true
+    }),
     Metric.set(M.fibersActive, fibers),
     setTagged(M.bytesBuffered, buffered),
     setTagged(M.destinationConnectionsOpen, connectionsOpen),

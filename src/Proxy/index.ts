@@ -15,15 +15,29 @@
  * ```
  */
 export * as Proxy from "./Proxy.js"
-export type { ProxyService } from "./Proxy.js"
-export { defaults, makeProxyConfig, proxyConfigFromEnv, resolveProxyConfig, settingNames } from "./Config.js"
+export type { ProxyService, RoutesService } from "./Proxy.js"
+export { defaultRouteName, defaults, makeProxyConfig, proxyConfigFromEnv, resolveProxyConfig, settingNames } from "./Config.js"
+export { settings } from "./Settings.js"
+export type { Place, Setting, SettingKey } from "./Settings.js"
+export { describeRoute, sessionConfig } from "./Routes.js"
+export type { DestinationConfig, RouteConfig, RoutesConfig } from "./Routes.js"
+export type { LiveRoute } from "./Route.js"
+export type { RouteSet } from "./RouteSet.js"
 export type { ProxyConfig, ProxySettingsText } from "./Config.js"
 export { AllowList, formatCidr, parseCidr, parseCidrList } from "./Cidr.js"
 export type { Cidr } from "./Cidr.js"
 export { formatEndpoint, parseEndpoint, parseEndpointList, parseListenAddress } from "./Endpoint.js"
 export type { Endpoint, ListenAddress } from "./Endpoint.js"
-export { ConnectError, ConnectionLost, InvalidConfig, ListenError, MissingConfig } from "./Errors.js"
+export {
+  ConnectError,
+  ConnectionLost,
+  InvalidConfig,
+  InvalidConfigFile,
+  ListenError,
+  MissingConfig,
+  UsageError
+} from "./Errors.js"
 export type { ConfigError } from "./Errors.js"
 export type { ConnectionStats, DestinationStats, LinkStats, ProxyStats, RefusalReason } from "./Stats.js"
 export type { DestinationState } from "./DestinationHealth.js"
-export { formatBytes, parseByteSize, parseDuration } from "./Units.js"
+export { formatBytes, formatDuration, formatSize, parseByteSize, parseDuration } from "./Units.js"

@@ -4,9 +4,9 @@ import { parseScrape } from "../../soak/Metrics.js"
 
 const scrape = (open: number, perDestination: number, fibers: number) =>
   parseScrape([
-    `socket_proxy_connections_open ${open}`,
-    `socket_proxy_destination_connections_open{destination="127.0.0.1:9001"} ${perDestination}`,
-    `socket_proxy_destination_connections_open{destination="127.0.0.1:9002"} ${perDestination}`,
+    `socket_proxy_connections_open{route="default"} ${open}`,
+    `socket_proxy_destination_connections_open{destination="127.0.0.1:9001",route="default"} ${perDestination}`,
+    `socket_proxy_destination_connections_open{destination="127.0.0.1:9002",route="default"} ${perDestination}`,
     `socket_proxy_fibers_active ${fibers}`
   ].join("\n"))
 

@@ -1,0 +1,149 @@
+import { FileSystem } from "@effect/platform"
+import { Effect, Either, Option, ParseResult, Schema } from "effect"
+import { envText, resolveSetting } from "../Proxy/Config.js"
+import type { InvalidConfig } from "../Proxy/Errors.js"
+import { InvalidConfigFile } from "../Proxy/Errors.js"
+import type { DestinationConfig, RouteConfig, RoutesConfig } from "../Proxy/Routes.js"
+import type { Place, SettingKey, SettingValue } from "../Proxy/Settings.js"
+import { parseLogFormat, parseLogLevel, settingDefaults, settings } from "../Proxy/Settings.js"
+import { describeTop, formatOf, parseText } from "./Parse.js"
+import type { FileEntry, Overrides } from "./Schema.js"
+import { FileSchema, knownKeys } from "./Schema.js"
+import type { Problem } from "./Validate.js"
+import { validate } from "./Validate.js"
+
+/** `routes[1].destinations[0].buffer` from a Schema issue's path. */
+const formatPath = (path: ReadonlyArray<PropertyKey>): string =>
+  path.map((key, i) => (typeof key === "number" ? `[${key}]` : i === 0 ? String(key) : `.${String(key)}`)).join("")
+
+const placeOf = (path: ReadonlyArray<PropertyKey>): Place =>
+  path.length >= 5 ? "destination" : path.length >= 3 ? "route" : "top"
+
+const decodeFile = Schema.decodeUnknownEither(FileSchema, { errors: "first", onExcessProperty: "error" })
+
+/** The first thing the Schema found wrong, as a path and a sentence. */
+const firstProblem = (error: ParseResult.ParseError): Problem => {
+  const issue = ParseResult.ArrayFormatter.formatErrorSync(error)[0]
+  if (issue === undefined) return { path: "", reason: error.message }
+  const path = formatPath(issue.path)
+  switch (issue._tag) {
+    case "Unexpected":
+      return { path, reason: `unknown key; expected one of ${knownKeys(placeOf(issue.path)).join(", ")}` }
+    case "Missing":
+      return { path, reason: "missing: it is required here" }
+    default:
+      return { path, reason: issue.message.startsWith("Expected ") ? expectedAt(issue.path, issue.message) : issue.message }
+  }
+}
+
+/** What should be at `path`, in words, for the Schema's own "Expected ..., actual ..." messages. */
+const expectedAt = (path: ReadonlyArray<PropertyKey>, message: string): string => {
+  const actual = /, actual (.*)$/.exec(message)?.[1]
+  const got = actual === undefined ? "" : `, got ${actual}`
+  const last = path.at(-1)
+  const parent = path.at(-2)
+  if (last === "routes") return `expected a list of routes${got}`
+  if (last === "destinations") return `expected a list of destinations${got}`
+  if (typeof last === "number" && parent === "destinations") return `expected HOST:PORT or a map with address${got}`
+  if (typeof last === "number" && parent === "routes") return `expected a map with name, listen and destinations${got}`
+  return message
+}
+
+const systemReason = (error: { readonly _tag: string; readonly reason?: string; readonly message: string }) =>
+  error.reason === "NotFound" ? "no such file" : error.reason === "PermissionDenied" ? "permission denied" : error.message
+
+/** Reads, parses and validates `file` as a whole: its entries as written, or the one problem found first. */
+export const readConfigFile = (file: string): Effect.Effect<FileEntry, InvalidConfigFile, FileSystem.FileSystem> =>
+  Effect.gen(function*() {
+    const fail = (problem: Problem) => new InvalidConfigFile({ file, path: problem.path, reason: problem.reason })
+    const format = formatOf(file)
+    if (format === undefined) return yield* fail({ path: "", reason: "expected a .yaml, .yml or .json file" })
+    const fs = yield* FileSystem.FileSystem
+    const text = yield* fs.readFileString(file).pipe(
+      Effect.mapError((error) => fail({ path: "", reason: `cannot read it: ${systemReason(error)}` }))
+    )
+    const data = yield* Either.mapLeft(parseText(format, text), (reason) => fail({ path: "", reason }))
+    const top = describeTop(data)
+    if (top !== undefined) return yield* fail({ path: "", reason: top })
+    const entry = yield* Either.mapLeft(decodeFile(data), (error) => fail(firstProblem(error)))
+    return yield* Either.mapLeft(validate(entry), fail)
+  })
+
+/** Command-line values that win over the file, as the `proxy` command passes them (by setting key). */
+export type FlagValues = Readonly<Partial<Record<SettingKey, string | undefined>>>
+
+/** A top-level setting: the flag, else the file, else the environment, else `fallback`. */
+const topValue = <K extends SettingKey, B>(
+  key: K,
+  flags: FlagValues,
+  fromFile: SettingValue<K> | undefined,
+  fallback: B
+): Effect.Effect<SettingValue<K> | B, InvalidConfig> =>
+  Effect.gen(function*() {
+    const flag = flags[key]
+    if (flag !== undefined) return yield* resolveSetting(key, flag, fallback)
+    if (fromFile !== undefined) return fromFile
+    const env = yield* envText(key)
+    return Option.isSome(env) ? yield* resolveSetting(key, undefined, fallback) : fallback
+  })
+
+const destinationOf = (
+  entry: FileEntry["routes"][number]["destinations"][number],
+  route: Pick<RouteConfig, "bufferBytes" | "writeTimeout" | "connectTimeout">
+): DestinationConfig => ({
+  host: entry.address.host,
+  port: entry.address.port,
+  bufferBytes: entry.bufferBytes ?? route.bufferBytes,
+  writeTimeout: entry.writeTimeout ?? route.writeTimeout,
+  connectTimeout: entry.connectTimeout ?? route.connectTimeout,
+  sample: entry.sample ?? 1
+})
+
+const overridable = ["connectTimeout", "writeTimeout", "bufferBytes", "idleTimeout", "maxConnections", "allow"] as const
+
+/**
+ * Every setting of every route, from the file's entries: a route's own value, else
+ * the top level's; at the top, a flag wins over the file, and the file over the
+ * environment (`SOCKET_PROXY_*`), then the defaults.
+ */
+export const resolveRoutes = (entry: FileEntry, flags: FlagValues): Effect.Effect<RoutesConfig, InvalidConfig> =>
+  Effect.gen(function*() {
+    const top: Required<{ [K in (typeof overridable)[number]]: Overrides[K] }> = {
+      connectTimeout: yield* topValue("connectTimeout", flags, entry.connectTimeout, settingDefaults.connectTimeout),
+      writeTimeout: yield* topValue("writeTimeout", flags, entry.writeTimeout, settingDefaults.writeTimeout),
+      bufferBytes: yield* topValue("bufferBytes", flags, entry.bufferBytes, settingDefaults.bufferBytes),
+      idleTimeout: yield* topValue("idleTimeout", flags, entry.idleTimeout, settingDefaults.idleTimeout),
+      maxConnections: yield* topValue("maxConnections", flags, entry.maxConnections, undefined),
+      allow: yield* topValue("allow", flags, entry.allow, undefined)
+    }
+    const routes = entry.routes.map((route): RouteConfig => {
+      const connectTimeout = route.connectTimeout ?? top.connectTimeout!
+      const writeTimeout = route.writeTimeout ?? top.writeTimeout!
+      const bufferBytes = route.bufferBytes ?? top.bufferBytes!
+      return {
+        name: route.name,
+        listen: route.listen,
+        connectTimeout,
+        writeTimeout,
+        bufferBytes,
+        idleTimeout: route.idleTimeout ?? top.idleTimeout!,
+        maxConnections: route.maxConnections ?? top.maxConnections,
+        allow: route.allow ?? top.allow,
+        destinations: route.destinations.map((d) => destinationOf(d, { connectTimeout, writeTimeout, bufferBytes }))
+      }
+    })
+    return {
+      metrics: yield* topValue("metrics", flags, entry.metrics, undefined),
+      drainTimeout: yield* topValue("drainTimeout", flags, entry.drainTimeout, settingDefaults.drainTimeout),
+      logLevel: yield* topValue("logLevel", flags, entry.logLevel, Either.getOrThrow(parseLogLevel(settings.logLevel.defaultText))),
+      logFormat: yield* topValue("logFormat", flags, entry.logFormat, Either.getOrThrow(parseLogFormat(settings.logFormat.defaultText))),
+      routes
+    }
+  })
+
+/** The file, read, validated and resolved: what the proxy runs, or the one line saying what is wrong. */
+export const loadConfigFile = (
+  file: string,
+  flags: FlagValues
+): Effect.Effect<RoutesConfig, InvalidConfigFile | InvalidConfig, FileSystem.FileSystem> =>
+  Effect.flatMap(readConfigFile(file), (entry) => resolveRoutes(entry, flags))

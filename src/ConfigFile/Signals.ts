@@ -1,0 +1,30 @@
+import { Effect, Queue } from "effect"
+import type { Scope } from "effect"
+
+/**
+ * Every SIGHUP, as an item of a queue, for as long as the scope is open. While a
+ * listener is installed Node does not end the process on SIGHUP (its default).
+ */
+export const sighups: Effect.Effect<Queue.Dequeue<"SIGHUP">, never, Scope.Scope> = Effect.gen(function*() {
+  const queue = yield* Effect.acquireRelease(Queue.sliding<"SIGHUP">(16), Queue.shutdown)
+  const onHup = () => {
+    Queue.unsafeOffer(queue, "SIGHUP")
+  }
+  yield* Effect.acquireRelease(
+    Effect.sync(() => process.on("SIGHUP", onHup)),
+    () => Effect.sync(() => process.off("SIGHUP", onHup))
+  )
+  return queue
+})
+
+/**
+ * Without a configuration file there is nothing to reload: from when this
+ * returns until the scope closes, each SIGHUP is logged and ignored, never fatal.
+ */
+export const ignoreSighup: Effect.Effect<void, never, Scope.Scope> = Effect.flatMap(sighups, (queue) =>
+  Effect.asVoid(Effect.forkScoped(Effect.forever(
+    Effect.zipRight(
+      Queue.take(queue),
+      Effect.logWarning("SIGHUP: no configuration file to reload (start with --config FILE); ignored")
+    )
+  ))))

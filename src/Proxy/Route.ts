@@ -1,0 +1,196 @@
+import { Duration, Effect, ExecutionStrategy, Exit, FiberSet, Scope, SubscriptionRef } from "effect"
+import type { Fiber } from "effect"
+import { Admission } from "./Admission.js"
+import { AllowList } from "./Cidr.js"
+import { DestinationHealth } from "./DestinationHealth.js"
+import { Drain } from "./Drain.js"
+import type { Endpoint, ListenAddress } from "./Endpoint.js"
+import { formatEndpoint } from "./Endpoint.js"
+import { IdleWatch } from "./IdleWatch.js"
+import type { ListenError } from "./Errors.js"
+import type { FiberCounter } from "./FiberCounter.js"
+import type { AcceptTarget } from "./Listener.js"
+import type { SessionContext } from "./Session.js"
+import { acceptLoop } from "./Listener.js"
+import { registerProxy } from "./ProxyMetrics.js"
+import type { DestinationConfig, RouteConfig } from "./Routes.js"
+import { sessionConfig } from "./Routes.js"
+import { mergeStats } from "./RouteStats.js"
+import type { ProxyStats } from "./Stats.js"
+import { ProxyCounters } from "./Stats.js"
+import * as Tcp from "./Tcp.js"
+
+/** A reload's change to a route, bound and ready: `commit` puts it in force, `abort` undoes the binding. */
+export interface Prepared {
+  readonly commit: Effect.Effect<void>
+  readonly abort: Effect.Effect<void>
+}
+
+/** One running route: its listener, its sessions, its counters. */
+export interface LiveRoute {
+  readonly name: string
+  /** The address bound now (the real port when 0 was asked for). */
+  readonly address: () => Endpoint
+  /** The route's settings now: what the connections accepted from now on get. */
+  readonly config: () => RouteConfig
+  /**
+   * The route's destinations as configured now, and every change a reload makes
+   * to them. Today a session takes the list when it opens; a session that
+   * follows `destinations.changes` can add and remove destinations while it runs.
+   */
+  readonly destinations: SubscriptionRef.SubscriptionRef<ReadonlyArray<DestinationConfig>>
+  /** Open connections of every generation of the route, and its counters. */
+  readonly stats: Effect.Effect<ProxyStats>
+  /** Binds what `next` needs (a new listen address) without changing anything yet. */
+  readonly prepare: (next: RouteConfig) => Effect.Effect<Prepared, ListenError>
+  /** Stops accepting, lets open connections flush for up to `drainTimeout`, then closes them. */
+  readonly stop: (drainTimeout: Duration.Duration) => Effect.Effect<void>
+}
+
+/**
+ * What each session of a route is given: today's `SessionContext` (its
+ * `ProxyConfig`, made for the route, its counters, the drain), and the route's
+ * live destination list. The session code reads only the first three today;
+ * to add and remove destinations of open connections it can follow
+ * `destinations.changes` (widen `SessionContext` in Session.ts to this).
+ */
+export interface RouteSessionContext extends SessionContext {
+  readonly route: string
+  readonly destinations: SubscriptionRef.SubscriptionRef<ReadonlyArray<DestinationConfig>>
+}
+
+/** The route's settings and counters as the next accepted connection gets them. */
+interface Generation extends AcceptTarget {
+  readonly counters: ProxyCounters
+  readonly config: RouteConfig
+  readonly context: RouteSessionContext
+}
+
+const sameListen = (a: ListenAddress, b: ListenAddress) => a.host === b.host && a.port === b.port
+
+const sameDestinations = (a: ReadonlyArray<DestinationConfig>, b: ReadonlyArray<DestinationConfig>) =>
+  a.length === b.length && a.every((d, i) => formatEndpoint(d) === formatEndpoint(b[i]!))
+
+export interface RouteShared {
+  readonly fibers: FiberCounter
+  readonly metrics: ListenAddress | undefined
+  readonly drainTimeout: Duration.Duration
+}
+
+/**
+ * Opens `config`'s listener in a scope of its own under `parent` (so `stop`, or
+ * the parent's closing, ends it) and returns the route with `start`, which begins
+ * accepting. Bound but not started, `abort` closes it again.
+ */
+export const openRoute = (
+  config: RouteConfig,
+  shared: RouteShared,
+  parent: Scope.Scope
+): Effect.Effect<{ readonly route: LiveRoute; readonly start: Effect.Effect<void>; readonly abort: Effect.Effect<void> }, ListenError> =>
+  Effect.gen(function*() {
+    const scope = yield* Scope.fork(parent, ExecutionStrategy.sequential)
+    const closeAll = Scope.close(scope, Exit.void)
+    const listenerScope = yield* Scope.fork(scope, ExecutionStrategy.sequential)
+    const firstListener = yield* Scope.extend(Tcp.listen(config.listen), listenerScope).pipe(Effect.tapError(() => closeAll))
+    // Opened after the listener, so it closes first: sessions are interrupted before their sockets are destroyed.
+    const sessionsScope = yield* Scope.fork(scope, ExecutionStrategy.sequential)
+    const sessions = yield* Scope.extend(FiberSet.make(), sessionsScope)
+    const drain = new Drain()
+    const generations: Array<Generation> = []
+
+    const makeGeneration = (next: RouteConfig, previous: Generation | undefined) =>
+      Effect.gen(function*() {
+        // Counters stay while the destinations do; a new list gets new counters, as its sessions' links are by position.
+        const counters = previous !== undefined && sameDestinations(previous.config.destinations, next.destinations)
+          ? previous.counters
+          : new ProxyCounters(next.destinations.map((destination) => new DestinationHealth(formatEndpoint(destination))))
+        if (counters !== previous?.counters) {
+          // Connection ids go on from the previous generation's, so a route's ids never repeat.
+          counters.acceptedConnections = previous?.counters.acceptedConnections ?? 0
+          yield* Scope.extend(registerProxy(counters, shared.fibers, next.name), scope)
+        }
+        // One idle watch per idle timeout: a reload that keeps it keeps the watch; the old one goes on for its sessions.
+        const idle = previous !== undefined && Duration.equals(previous.config.idleTimeout, next.idleTimeout)
+          ? previous.context.idle
+          : new IdleWatch(Duration.toMillis(next.idleTimeout))
+        if (idle !== previous?.context.idle) yield* Effect.forkIn(Effect.interruptible(idle.run), scope)
+        const generation: Generation = {
+          counters,
+          config: next,
+          context: { config: sessionConfig(next, shared), counters, drain, idle, route: next.name, destinations },
+          admission: new Admission(counters, next.allow === undefined ? undefined : new AllowList(next.allow), next.maxConnections)
+        }
+        if (counters !== previous?.counters) generations.push(generation)
+        return generation
+      })
+
+    const destinations = yield* SubscriptionRef.make<ReadonlyArray<DestinationConfig>>(config.destinations)
+    let current = yield* makeGeneration(config, undefined)
+    let currentConfig = config
+    let listener = firstListener
+    const acceptors: Array<Fiber.RuntimeFiber<never>> = []
+
+    const startAccepting = (on: Tcp.TcpListener) =>
+      // Interruptible whatever the caller is (a reload commits uninterruptibly): sessions interrupt their own fibers.
+      Effect.supervised(Effect.forkIn(Effect.interruptible(acceptLoop(on, sessions, () => current)), scope), shared.fibers).pipe(
+        Effect.map((fiber) => {
+          acceptors.push(fiber)
+        })
+      )
+
+    const prepare = (next: RouteConfig): Effect.Effect<Prepared, ListenError> =>
+      Effect.gen(function*() {
+        const rebind = !sameListen(currentConfig.listen, next.listen)
+        const newScope = rebind ? yield* Scope.fork(scope, ExecutionStrategy.sequential) : undefined
+        const newListener = newScope === undefined
+          ? undefined
+          : yield* Scope.extend(Tcp.listen(next.listen), newScope).pipe(
+            Effect.tapError(() => Scope.close(newScope, Exit.void))
+          )
+        const commit = Effect.gen(function*() {
+          current = yield* makeGeneration(next, current)
+          currentConfig = next
+          yield* SubscriptionRef.set(destinations, next.destinations)
+          if (newListener !== undefined) {
+            const old = listener
+            // The new address accepts before the old one closes; the old listener's open connections stay.
+            yield* startAccepting(newListener)
+            listener = newListener
+            yield* old.stopAccepting
+            yield* Effect.logInfo(
+              `listening on ${formatEndpoint(newListener.address)} instead of ${formatEndpoint(old.address)}, ` +
+                `forwarding to ${next.destinations.map(formatEndpoint).join(", ")}`
+            ).pipe(Effect.annotateLogs({ route: next.name }))
+          }
+        })
+        return { commit, abort: newScope === undefined ? Effect.void : Scope.close(newScope, Exit.void) }
+      })
+
+    let stopped = false
+    const stop = (drainTimeout: Duration.Duration) =>
+      Effect.gen(function*() {
+        if (stopped) return
+        stopped = true
+        yield* listener.stopAccepting
+        yield* drain.start()
+        // Finalizers run uninterruptibly: without `interruptible`, the timeout could not cut the wait short.
+        const drained = yield* FiberSet.awaitEmpty(sessions).pipe(Effect.interruptible, Effect.timeoutOption(drainTimeout))
+        if (drained._tag === "None") {
+          const left = yield* FiberSet.size(sessions)
+          yield* Effect.logWarning(`shutdown: closing ${left} connection(s) that did not finish flushing`)
+        }
+        yield* Scope.close(sessionsScope, Exit.void)
+        yield* closeAll
+      }).pipe(Effect.annotateLogs({ route: config.name }))
+
+    const route: LiveRoute = {
+      name: config.name,
+      address: () => listener.address,
+      config: () => currentConfig,
+      destinations,
+      stats: Effect.sync(() => mergeStats(generations.map((g) => g.counters), current.counters)),
+      prepare,
+      stop
+    }
+    return { route, start: startAccepting(firstListener), abort: closeAll }
+  })

@@ -1,0 +1,36 @@
+import type { DestinationStats, ProxyStats } from "./Stats.js"
+import type { ProxyCounters } from "./Stats.js"
+
+/**
+ * One route's stats over every set of counters it has had (a reload that changes
+ * its destinations starts new ones; the connections opened before keep theirs):
+ * open connections and bytes of all of them; per destination of the current
+ * list, its totals over every set that had it; ids and health from the current.
+ */
+export const mergeStats = (all: ReadonlyArray<ProxyCounters>, current: ProxyCounters): ProxyStats => {
+  const snapshots = all.map((counters) => counters.snapshot())
+  const now = current.snapshot()
+  const totals = new Map<string, DestinationStats>()
+  for (const snapshot of snapshots) {
+    for (const d of snapshot.destinations) {
+      const sum = totals.get(d.destination)
+      totals.set(d.destination, sum === undefined ? d : {
+        ...sum,
+        connected: sum.connected + d.connected,
+        delivered: sum.delivered + d.delivered,
+        dropped: sum.dropped + d.dropped
+      })
+    }
+  }
+  return {
+    openConnections: snapshots.reduce((n, s) => n + s.openConnections, 0),
+    acceptedConnections: now.acceptedConnections,
+    refusedConnections: {
+      max_connections: snapshots.reduce((n, s) => n + s.refusedConnections.max_connections, 0),
+      not_allowed: snapshots.reduce((n, s) => n + s.refusedConnections.not_allowed, 0)
+    },
+    bytesReceived: snapshots.reduce((n, s) => n + s.bytesReceived, 0),
+    connections: snapshots.flatMap((s) => s.connections),
+    destinations: now.destinations.map((d) => ({ ...(totals.get(d.destination) ?? d), state: d.state }))
+  }
+}

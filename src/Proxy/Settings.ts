@@ -1,0 +1,286 @@
+import { Duration, Either, LogLevel } from "effect"
+import type { Cidr } from "./Cidr.js"
+import { parseCidrList } from "./Cidr.js"
+import type { Endpoint, ListenAddress } from "./Endpoint.js"
+import { parseEndpoint, parseEndpointList, parseListenAddress } from "./Endpoint.js"
+import { formatDuration, formatSize, parseByteSize, parseDuration } from "./Units.js"
+
+/**
+ * The one table of the proxy's settings. Each is declared once here: its flag,
+ * environment variable, key in the configuration file, default, parser, help
+ * text, and where in the file it may stand. The command-line options
+ * (`Cli/ProxyCommand.ts`), the environment reading (`Config.ts`, through Effect's
+ * `Config`), the file's Schema (`ConfigFile/Schema.ts`), `--help` and the table
+ * of docs/settings.md (`scripts/settings-table.ts`, checked by a test) all come from it.
+ */
+
+/** Where in the configuration file a setting may be written. */
+export type Place = "top" | "route" | "destination"
+
+export interface Setting<A> {
+  /** The flag without its dashes; absent for what only the file has. */
+  readonly flag: string | undefined
+  /** The key in the configuration file; absent for what only the command line has. */
+  readonly fileKey: string | undefined
+  readonly env: string | undefined
+  /** What the value looks like, in help: `DURATION`, `HOST:PORT`. */
+  readonly metavar: string
+  readonly help: string
+  /** The default as written in help and docs: `3s`, `off`, `required`. */
+  readonly defaultText: string
+  readonly parse: (text: string) => Either.Either<A, string>
+  /** Where in the file it may be written; a value at the top is the default of every route. */
+  readonly places: ReadonlyArray<Place>
+  /** A flag that may be given several times (`--dest`). */
+  readonly repeatable: boolean
+}
+
+const setting = <A>(
+  fields: Omit<Setting<A>, "fileKey" | "repeatable" | "env" | "flag"> & Partial<Setting<A>>
+): Setting<A> => ({
+  flag: undefined,
+  env: undefined,
+  repeatable: false,
+  ...fields,
+  fileKey: "fileKey" in fields ? fields.fileKey : fields.flag
+})
+
+const positiveDuration = (text: string) =>
+  Either.filterOrLeft(parseDuration(text), (d) => Duration.greaterThan(d, Duration.zero), () => "must be greater than 0")
+
+const positiveInteger = (text: string): Either.Either<number, string> =>
+  /^\d+$/.test(text.trim()) && Number(text.trim()) >= 1 && Number.isSafeInteger(Number(text.trim()))
+    ? Either.right(Number(text.trim()))
+    : Either.left("must be a whole number of at least 1")
+
+const positiveSize = (text: string) => Either.filterOrLeft(parseByteSize(text), (n) => n > 0, () => "must be at least 1 byte")
+
+const nonEmptyDestinations = (text: string) =>
+  Either.filterOrLeft(parseEndpointList(text), (list) => list.length > 0, () => "expected at least one HOST:PORT")
+
+const logLevels: ReadonlyArray<readonly [string, LogLevel.LogLevel]> = [
+  ["trace", LogLevel.Trace],
+  ["debug", LogLevel.Debug],
+  ["info", LogLevel.Info],
+  ["warning", LogLevel.Warning],
+  ["warn", LogLevel.Warning],
+  ["error", LogLevel.Error],
+  ["none", LogLevel.None]
+]
+
+/** `trace`, `debug`, `info`, `warning` (or `warn`), `error`, `none`, in any case. */
+export const parseLogLevel = (text: string): Either.Either<LogLevel.LogLevel, string> => {
+  const found = logLevels.find(([name]) => name === text.trim().toLowerCase())
+  return found === undefined
+    ? Either.left("expected one of trace, debug, info, warning (or warn), error, none")
+    : Either.right(found[1])
+}
+
+export const logFormats = ["logfmt", "json", "pretty"] as const
+export type LogFormat = (typeof logFormats)[number]
+
+/** `logfmt`, `json` or `pretty`, in any case. */
+export const parseLogFormat = (text: string): Either.Either<LogFormat, string> => {
+  const format = logFormats.find((name) => name === text.trim().toLowerCase())
+  return format === undefined ? Either.left(`expected one of ${logFormats.join(", ")}`) : Either.right(format)
+}
+
+const routeName = /^[a-z0-9_-]+$/
+
+/** A route's name: `[a-z0-9_-]+`, at most 64 characters. */
+export const parseRouteName = (text: string): Either.Either<string, string> =>
+  routeName.test(text) && text.length <= 64
+    ? Either.right(text)
+    : Either.left("expected a name of lower-case letters, digits, _ and -, at most 64 characters")
+
+/** `25%`: the share of a route's source connections forwarded to a destination, as a fraction. */
+export const parseSample = (text: string): Either.Either<number, string> => {
+  const match = /^(\d+(?:\.\d+)?)%$/.exec(text.trim())
+  const percent = match === null ? NaN : Number(match[1])
+  return match !== null && percent > 0 && percent <= 100
+    ? Either.right(percent / 100)
+    : Either.left("expected a percentage above 0 and at most 100, such as 25% or 0.5%")
+}
+
+const anyText = (text: string): Either.Either<string, string> =>
+  text.trim().length > 0 ? Either.right(text.trim()) : Either.left("expected a file name")
+
+const defaultValues = {
+  connectTimeout: Duration.seconds(3),
+  writeTimeout: Duration.seconds(5),
+  idleTimeout: Duration.minutes(30),
+  bufferBytes: 1024 * 1024,
+  // Service managers wait longer than this after SIGTERM (systemd 90 s, Kubernetes 30 s) before SIGKILL.
+  drainTimeout: Duration.seconds(5)
+} as const
+
+/** Every setting of the `proxy` command and of the configuration file, in the order help and docs show them. */
+export const settings = {
+  config: setting<string>({
+    flag: "config",
+    fileKey: undefined,
+    env: "SOCKET_PROXY_CONFIG",
+    metavar: "FILE",
+    help: "Read every setting from this YAML (.yaml, .yml) or JSON (.json) file, with any number of routes, " +
+      "and reload it on SIGHUP and whenever it changes. Not with --listen or --dest.",
+    defaultText: "none",
+    parse: anyText,
+    places: []
+  }),
+  name: setting<string>({
+    fileKey: "name",
+    metavar: "NAME",
+    help: "The route's name, unique: lower-case letters, digits, _ and -. In logs, and the metrics label `route`.",
+    defaultText: "required",
+    parse: parseRouteName,
+    places: ["route"]
+  }),
+  listen: setting<ListenAddress>({
+    flag: "listen",
+    env: "SOCKET_PROXY_LISTEN_PORT",
+    metavar: "PORT|HOST:PORT",
+    help: "Where to accept sources: PORT binds every interface, HOST:PORT one address ([::1]:PORT for IPv6).",
+    defaultText: "required",
+    parse: parseListenAddress,
+    places: ["route"]
+  }),
+  destinations: setting<ReadonlyArray<Endpoint>>({
+    flag: "dest",
+    fileKey: "destinations",
+    env: "SOCKET_PROXY_DESTINATIONS",
+    metavar: "HOST:PORT",
+    help: "A destination: repeat the flag, or give a comma-separated list (\"a:1, b:2\"). " +
+      "In the file, a list of HOST:PORT or of {address, buffer, write-timeout, connect-timeout, sample}.",
+    defaultText: "required, at least one",
+    parse: nonEmptyDestinations,
+    places: ["route"],
+    repeatable: true
+  }),
+  address: setting<Endpoint>({
+    fileKey: "address",
+    metavar: "HOST:PORT",
+    help: "A destination's address, when it is written as a map.",
+    defaultText: "required",
+    parse: parseEndpoint,
+    places: ["destination"]
+  }),
+  connectTimeout: setting<Duration.Duration>({
+    flag: "connect-timeout",
+    env: "SOCKET_PROXY_CONNECT_TIMEOUT",
+    metavar: "DURATION",
+    help: "How long one connection attempt to a destination may take.",
+    defaultText: formatDuration(defaultValues.connectTimeout),
+    parse: positiveDuration,
+    places: ["top", "route", "destination"]
+  }),
+  writeTimeout: setting<Duration.Duration>({
+    flag: "write-timeout",
+    env: "SOCKET_PROXY_WRITE_TIMEOUT",
+    metavar: "DURATION",
+    help: "How long a slow or stalled destination may hold the source back before it is cut and redialled.",
+    defaultText: formatDuration(defaultValues.writeTimeout),
+    parse: positiveDuration,
+    places: ["top", "route", "destination"]
+  }),
+  idleTimeout: setting<Duration.Duration>({
+    flag: "idle-timeout",
+    env: "SOCKET_PROXY_IDLE_TIMEOUT",
+    metavar: "DURATION",
+    help: "Close a source that sent nothing for this long; 0 disables.",
+    defaultText: formatDuration(defaultValues.idleTimeout),
+    parse: parseDuration,
+    places: ["top", "route"]
+  }),
+  bufferBytes: setting<number>({
+    flag: "buffer",
+    env: "SOCKET_PROXY_BUFFER",
+    metavar: "SIZE",
+    help: "Bytes held per destination of each source while that destination is slow or down.",
+    defaultText: formatSize(defaultValues.bufferBytes),
+    parse: positiveSize,
+    places: ["top", "route", "destination"]
+  }),
+  sample: setting<number>({
+    fileKey: "sample",
+    metavar: "PERCENT",
+    help: "Forward only this share of the route's source connections to this destination (25%), each drawn independently.",
+    defaultText: "100%",
+    parse: parseSample,
+    places: ["destination"]
+  }),
+  maxConnections: setting<number>({
+    flag: "max-connections",
+    env: "SOCKET_PROXY_MAX_CONNECTIONS",
+    metavar: "N",
+    help: "Sources connected at once (per route); more are closed at accept, logged and counted.",
+    defaultText: "no limit",
+    parse: positiveInteger,
+    places: ["top", "route"]
+  }),
+  allow: setting<ReadonlyArray<Cidr>>({
+    flag: "allow",
+    env: "SOCKET_PROXY_ALLOW",
+    metavar: "CIDR[,CIDR...]",
+    help: "Only sources in these address blocks may connect (10.0.0.0/8, 192.168.1.7, fd00::/8); IPv4 blocks also " +
+      "match IPv4-mapped IPv6 sources. Others are closed at accept, logged and counted.",
+    defaultText: "everyone",
+    parse: parseCidrList,
+    places: ["top", "route"]
+  }),
+  metrics: setting<ListenAddress>({
+    flag: "metrics",
+    env: "SOCKET_PROXY_METRICS",
+    metavar: "PORT|HOST:PORT",
+    help: "Serve /metrics (Prometheus) and /healthz over HTTP here: PORT binds every interface, 127.0.0.1:PORT " +
+      "loopback only. Not reloaded.",
+    defaultText: "off",
+    parse: parseListenAddress,
+    places: ["top"]
+  }),
+  drainTimeout: setting<Duration.Duration>({
+    flag: "drain-timeout",
+    env: "SOCKET_PROXY_DRAIN_TIMEOUT",
+    metavar: "DURATION",
+    help: "On SIGTERM/SIGINT, or for a route removed by a reload, how long open connections get to flush before " +
+      "they are closed; 0 closes at once.",
+    defaultText: formatDuration(defaultValues.drainTimeout),
+    parse: parseDuration,
+    places: ["top"]
+  }),
+  logLevel: setting<LogLevel.LogLevel>({
+    flag: "log-level",
+    env: "SOCKET_PROXY_LOG_LEVEL",
+    metavar: "LEVEL",
+    help: "The least severe log lines printed: trace, debug, info, warning (or warn), error or none, in any case. " +
+      "Not reloaded.",
+    defaultText: "info",
+    parse: parseLogLevel,
+    places: ["top"]
+  }),
+  logFormat: setting<LogFormat>({
+    flag: "log-format",
+    env: "SOCKET_PROXY_LOG_FORMAT",
+    metavar: "FORMAT",
+    help: "How log lines are written on stdout: logfmt, json (one object per line) or pretty (for a terminal). " +
+      "Not reloaded.",
+    defaultText: "logfmt",
+    parse: parseLogFormat,
+    places: ["top"]
+  })
+} as const
+
+export type SettingKey = keyof typeof settings
+
+/** A setting's value type. */
+export type SettingValue<K extends SettingKey> = (typeof settings)[K] extends Setting<infer A> ? A : never
+
+export const settingDefaults = defaultValues
+
+/** The `--check` switch of the proxy command: not a setting, so not in the table's file or env columns. */
+export const checkSwitch = {
+  flag: "check",
+  help: "With --config: validate the file, print what it holds, and exit 0 (or 2 with the line saying what is wrong)."
+} as const
+
+/** How a setting is named where a value came from: `--listen`, `SOCKET_PROXY_LISTEN_PORT`. */
+export const flagName = (key: SettingKey): string => `--${settings[key].flag ?? settings[key].fileKey}`
