@@ -3,6 +3,7 @@ import { Duration, Effect, Layer, Option } from "effect"
 import { defaults, resolveProxyConfig, settingNames } from "../Proxy/Config.js"
 import * as Proxy from "../Proxy/Proxy.js"
 import { formatBytes } from "../Proxy/Units.js"
+import { untilLauncherGone } from "./LauncherWatch.js"
 import { logFormatOption, withLogFormat } from "./LogFormatOption.js"
 import { logLevelOption, withLogLevel } from "./LogLevelOption.js"
 
@@ -112,6 +113,6 @@ export const proxyCommand = Command.make(
         allow: Option.getOrUndefined(options.allow),
         drainTimeout: Option.getOrUndefined(options.drainTimeout)
       }),
-      (config) => Layer.launch(Proxy.layer(config))
+      (config) => untilLauncherGone(Layer.launch(Proxy.layer(config)))
     ).pipe(withLogFormat(options.logFormat), withLogLevel(options.logLevel))
 ).pipe(Command.withDescription("Run the fan-out proxy: every source that connects is forwarded to every destination."))
