@@ -2,8 +2,9 @@ import { Config, Duration, Effect, Either, Option } from "effect"
 import type { Cidr } from "./Cidr.js"
 import { parseCidrList } from "./Cidr.js"
 import type { Endpoint, ListenAddress } from "./Endpoint.js"
-import { parseEndpointList, parseListenAddress } from "./Endpoint.js"
+import { formatEndpoint, parseEndpointList, parseListenAddress } from "./Endpoint.js"
 import { InvalidConfig, MissingConfig } from "./Errors.js"
+import { selfLoop } from "./SelfLoop.js"
 import { parseByteSize, parseDuration } from "./Units.js"
 
 /** Everything the proxy needs to run, as typed values. */
@@ -175,6 +176,22 @@ export const resolveProxyConfig = (
       undefined
     ),
     allow: optionalSetting<ReadonlyArray<Cidr> | undefined>("allow", text.allow, parseCidrList, undefined)
+  }).pipe(Effect.flatMap((config) => refuseSelfLoop(config, text)))
+
+/** A destination that is the listen address itself would loop: refused at start, naming it. */
+const refuseSelfLoop = (config: ProxyConfig, text: ProxySettingsText): Effect.Effect<ProxyConfig, InvalidConfig> =>
+  Either.match(selfLoop(config.listen, config.destinations), {
+    onRight: () => Effect.succeed(config),
+    onLeft: ({ destination, reason }) =>
+      Effect.fail(
+        new InvalidConfig({
+          setting: text.destinations !== undefined && text.destinations.length > 0
+            ? settingNames.destinations.flag
+            : settingNames.destinations.env,
+          value: formatEndpoint(destination),
+          reason
+        })
+      )
   })
 
 /** The whole configuration from the environment alone: the contract of the app this replaces. */

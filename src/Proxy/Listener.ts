@@ -1,9 +1,15 @@
 import { Duration, Effect, FiberSet } from "effect"
 import type { Admission } from "./Admission.js"
+import { diallingOwnConnections } from "./OwnConnections.js"
 import type { SessionContext } from "./Session.js"
 import { runSession } from "./Session.js"
 import type { TcpListener } from "./Tcp.js"
 import { peerOf } from "./Tcp.js"
+
+/** One turn of the event loop: the I/O callbacks already due have run. */
+const nextTurn = Effect.async<void>((resume) => {
+  setImmediate(() => resume(Effect.void))
+})
 
 /** After a failed accept (such as EMFILE), wait this long so the loop does not spin. */
 const acceptRetryDelay = Duration.millis(100)
@@ -28,8 +34,10 @@ export const acceptLoop = (
         )
       }
       const socket = accepted.socket
-      return Effect.flatMap(FiberSet.size(sessions), (open) => {
-        const refusal = admission.refusal(socket.remoteAddress, open)
+      // A connection of the proxy's own may be accepted a turn before it knows its local port: look again then.
+      const settled = diallingOwnConnections() ? nextTurn : Effect.void
+      return Effect.flatMap(Effect.zipRight(settled, FiberSet.size(sessions)), (open) => {
+        const refusal = admission.refusal(socket.remoteAddress, open, socket.remotePort)
         if (refusal !== undefined) {
           const peer = peerOf(socket)
           socket.destroy()

@@ -50,12 +50,19 @@ export const make = (config: ProxyConfig): Effect.Effect<ProxyService, ListenErr
     const metricsAddress = config.metrics === undefined ? undefined : yield* serveMetrics(config.metrics, readiness)
     const listener = yield* Tcp.listen(config.listen)
     const sessions = yield* FiberSet.make()
+    const admission = new Admission(
+      counters,
+      config.allow === undefined ? undefined : new AllowList(config.allow),
+      config.maxConnections
+    )
     yield* Effect.addFinalizer(() =>
       Effect.gen(function*() {
         readiness.state = "draining"
         yield* listener.stopAccepting
         const open = yield* FiberSet.size(sessions)
         yield* Effect.logInfo(`shutting down: draining ${open} connection(s)`)
+        // Refusals since the last 30-second summary: said now, or never.
+        yield* admission.flush()
         yield* drain.start()
         // Finalizers run uninterruptibly: without `interruptible`, the timeout could not cut the wait short.
         const drained = yield* FiberSet.awaitEmpty(sessions).pipe(
@@ -70,11 +77,6 @@ export const make = (config: ProxyConfig): Effect.Effect<ProxyService, ListenErr
     )
     const context = { config, counters, drain }
     // Every fiber of the proxy's data path descends from the accept loop, so this counts them all.
-    const admission = new Admission(
-      counters,
-      config.allow === undefined ? undefined : new AllowList(config.allow),
-      config.maxConnections
-    )
     yield* Effect.supervised(Effect.forkScoped(acceptLoop(listener, sessions, context, admission)), fibers)
     const address = listener.address
     if (metricsAddress !== undefined) {

@@ -10,6 +10,7 @@ import * as net from "node:net"
 import type { Endpoint, ListenAddress } from "./Endpoint.js"
 import { formatEndpoint } from "./Endpoint.js"
 import { ConnectError, ConnectionLost, ListenError } from "./Errors.js"
+import { trackOwnConnection } from "./OwnConnections.js"
 
 /** Idle time before the first keep-alive probe; Node then probes every 1 s, 10 times. */
 export const keepAliveInitialDelay = Duration.seconds(15)
@@ -357,6 +358,7 @@ export const connect = (
           autoSelectFamily: true,
           ...socketOptions
         })
+        trackOwnConnection(socket)
         socket.once("connect", () => Deferred.unsafeDone(connected, Effect.void))
         socket.on("data", () => {})
         socket.on("error", (error) => fail(describeSocketError(error)))
