@@ -9,6 +9,7 @@ import { Drain } from "./Drain.js"
 import type { InvalidConfig, ListenError, MissingConfig } from "./Errors.js"
 import { Admission } from "./Admission.js"
 import { AllowList } from "./Cidr.js"
+import { describeSettings } from "./EffectiveSettings.js"
 import { FiberCounter } from "./FiberCounter.js"
 import { acceptLoop } from "./Listener.js"
 import { serveMetrics } from "./MetricsServer.js"
@@ -83,7 +84,9 @@ export const make = (config: ProxyConfig): Effect.Effect<ProxyService, ListenErr
       yield* Effect.logInfo(`metrics and health on http://${formatEndpoint(metricsAddress)} (/metrics, /healthz)`)
     }
     yield* Effect.logInfo(
-      `listening on ${formatEndpoint(address)}, forwarding to ${config.destinations.map(formatEndpoint).join(", ")}`
+      `listening on ${formatEndpoint(address)}, forwarding to ${config.destinations.map(formatEndpoint).join(", ")} (${
+        describeSettings(config, metricsAddress)
+      })`
     )
     readiness.state = "ready"
     return { address, metricsAddress, stats: Effect.sync(() => counters.snapshot()) }
