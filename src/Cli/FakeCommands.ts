@@ -1,8 +1,7 @@
 import { Command, Options } from "@effect/cli"
-import { Effect, Either, Option } from "effect"
-import * as Demo from "../Fakes/Demo.js"
-import * as FakeDestination from "../Fakes/FakeDestination.js"
-import * as FakeSource from "../Fakes/FakeSource.js"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Option from "effect/Option"
 import { parseEndpoint, parseListenAddress } from "../Proxy/Endpoint.js"
 import { InvalidConfig } from "../Proxy/Errors.js"
 import { parseByteSize, parseDuration } from "../Proxy/Units.js"
@@ -35,6 +34,7 @@ export const fakeSourceCommand = Command.make(
       const target = yield* decodeFlag("--host/--port", `${options.host}:${options.port}`, parseEndpoint)
       const interval = yield* decodeFlag("--interval", options.interval, parseDuration)
       const size = yield* decodeFlag("--size", options.size, parseByteSize)
+      const FakeSource = yield* Effect.promise(() => import("../Fakes/FakeSource.js"))
       return yield* FakeSource.run({ target, interval, size })
     }).pipe(withLogLevel(options.logLevel))
 ).pipe(Command.withDescription("Connect to the proxy and send a random line every second; reconnect when cut off."))
@@ -56,11 +56,12 @@ export const fakeDestinationCommand = Command.make(
         onSome: (host) => `${host.includes(":") ? `[${host}]` : host}:${options.port}`
       })
       const listen = yield* decodeFlag("--host/--port", text, parseListenAddress)
+      const FakeDestination = yield* Effect.promise(() => import("../Fakes/FakeDestination.js"))
       return yield* FakeDestination.run({ listen })
     }).pipe(withLogLevel(options.logLevel))
 ).pipe(Command.withDescription("Accept any number of connections and log what each receives."))
 
 export const demoCommand = Command.make("demo", { logLevel: logLevelOption }, (options) =>
-  Demo.run.pipe(withLogLevel(options.logLevel))).pipe(
+  Effect.flatMap(Effect.promise(() => import("../Fakes/Demo.js")), (Demo) => Demo.run).pipe(withLogLevel(options.logLevel))).pipe(
   Command.withDescription("Two fake destinations, two fake sources and the proxy in one process, on loopback.")
 )

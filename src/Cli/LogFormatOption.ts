@@ -1,5 +1,10 @@
 import { Options } from "@effect/cli"
-import { Config, Effect, FiberRef, HashSet, Logger, Option } from "effect"
+import * as Config from "effect/Config"
+import * as Effect from "effect/Effect"
+import * as FiberRef from "effect/FiberRef"
+import * as HashSet from "effect/HashSet"
+import * as Logger from "effect/Logger"
+import * as Option from "effect/Option"
 import { InvalidConfig } from "../Proxy/Errors.js"
 
 const formats = ["pretty", "logfmt", "json"] as const

@@ -1,5 +1,9 @@
 import { Options } from "@effect/cli"
-import { Config, Effect, Logger, LogLevel, Option } from "effect"
+import * as Config from "effect/Config"
+import * as Effect from "effect/Effect"
+import * as Logger from "effect/Logger"
+import * as LogLevel from "effect/LogLevel"
+import * as Option from "effect/Option"
 import { InvalidConfig } from "../Proxy/Errors.js"
 
 const levels = ["trace", "debug", "info", "warning", "error", "none"] as const

@@ -1,7 +1,9 @@
 import { Command, Options } from "@effect/cli"
-import { Duration, Effect, Layer, Option } from "effect"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import { defaults, resolveProxyConfig, settingNames } from "../Proxy/Config.js"
-import * as Proxy from "../Proxy/Proxy.js"
 import { formatBytes } from "../Proxy/Units.js"
 import { untilLauncherGone } from "./LauncherWatch.js"
 import { logFormatOption, withLogFormat } from "./LogFormatOption.js"
@@ -82,6 +84,9 @@ const drainTimeout = textOption(
     fallsBackTo(settingNames.drainTimeout.env, Duration.format(defaults.drainTimeout))
 )
 
+/** The proxy itself is loaded only to run it: `--help` and a bad flag need none of it. */
+const loadProxy = Effect.promise(() => import("../Proxy/Proxy.js"))
+
 /** `proxy`: run the proxy until SIGINT/SIGTERM. Flags win over `SOCKET_PROXY_*` env variables. */
 export const proxyCommand = Command.make(
   "proxy",
@@ -113,6 +118,7 @@ export const proxyCommand = Command.make(
         allow: Option.getOrUndefined(options.allow),
         drainTimeout: Option.getOrUndefined(options.drainTimeout)
       }),
-      (config) => untilLauncherGone(Layer.launch(Proxy.layer(config)))
+      (config) =>
+        Effect.flatMap(loadProxy, (Proxy) => untilLauncherGone(Layer.launch(Proxy.layer(config))))
     ).pipe(withLogFormat(options.logFormat), withLogLevel(options.logLevel))
 ).pipe(Command.withDescription("Run the fan-out proxy: every source that connects is forwarded to every destination."))

@@ -1,5 +1,6 @@
-import { Effect, FiberSet } from "effect"
-import type { Scope } from "effect"
+import * as Effect from "effect/Effect"
+import * as FiberSet from "effect/FiberSet"
+import type * as Scope from "effect/Scope"
 import type { Endpoint, ListenAddress } from "../Proxy/Endpoint.js"
 import { formatEndpoint } from "../Proxy/Endpoint.js"
 import type { ListenError } from "../Proxy/Errors.js"

@@ -1,4 +1,6 @@
-import { Duration, Effect, FiberSet } from "effect"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as FiberSet from "effect/FiberSet"
 import type { Admission } from "./Admission.js"
 import { diallingOwnConnections } from "./OwnConnections.js"
 import type { SessionContext } from "./Session.js"

@@ -1,4 +1,5 @@
-import { Metric, MetricBoundaries } from "effect"
+import * as Metric from "effect/Metric"
+import * as MetricBoundaries from "effect/MetricBoundaries"
 
 /**
  * The metrics the proxy exposes, as Effect `Metric`s, under the exact names

@@ -1,5 +1,8 @@
-import { Context, Effect, FiberSet, Layer } from "effect"
-import type { Scope } from "effect"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as FiberSet from "effect/FiberSet"
+import * as Layer from "effect/Layer"
+import type * as Scope from "effect/Scope"
 import type { ProxyConfig } from "./Config.js"
 import { proxyConfigFromEnv } from "./Config.js"
 import { formatEndpoint } from "./Endpoint.js"
@@ -12,7 +15,6 @@ import { AllowList } from "./Cidr.js"
 import { describeSettings } from "./EffectiveSettings.js"
 import { FiberCounter } from "./FiberCounter.js"
 import { acceptLoop } from "./Listener.js"
-import { serveMetrics } from "./MetricsServer.js"
 import { registerProxy } from "./ProxyMetrics.js"
 import { Readiness } from "./Readiness.js"
 import type { ProxyStats } from "./Stats.js"
@@ -48,7 +50,12 @@ export const make = (config: ProxyConfig): Effect.Effect<ProxyService, ListenErr
     // Finalizers run in reverse: the metrics server (503 while draining) and then
     // the listener (which destroys any socket still open) go last, after the
     // sessions have been drained and then interrupted.
-    const metricsAddress = config.metrics === undefined ? undefined : yield* serveMetrics(config.metrics, readiness)
+    // The metrics server (and the OpenTelemetry and prom-client code behind it) is loaded only when asked for.
+    const metrics = config.metrics
+    const metricsAddress = metrics === undefined ? undefined : yield* Effect.flatMap(
+      Effect.promise(() => import("./MetricsServer.js")),
+      (server) => server.serveMetrics(metrics, readiness)
+    )
     const listener = yield* Tcp.listen(config.listen)
     const sessions = yield* FiberSet.make()
     const admission = new Admission(

@@ -1,4 +1,5 @@
-import { Duration, Either } from "effect"
+import * as Duration from "effect/Duration"
+import * as Either from "effect/Either"
 
 // People write "500ms", "3s", "30m"; Duration.decode only takes "500 millis".
 const durationUnits = new Map<string, number>(Object.entries({
