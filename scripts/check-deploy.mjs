@@ -6,16 +6,19 @@
 //               run against the bundle with the Dockerfile's own ENV
 //   windows     the WinSW XML parsed (python3); executable, arguments, env, stop, restart, logs
 //   env         every SOCKET_PROXY_* name in deploy/ and docs/deploy.md is one the proxy knows
+//   grafana     deploy/grafana/socket-proxy.json loads, and every metric its queries name is
+//               one the built proxy exports (scraped from the bundle after real traffic)
 // Each check prints `ok - ...`; the first failure stops the run with exit 1.
-// Usage: node scripts/check-deploy.mjs [systemd|kubernetes|docker|windows|env ...]
+// Usage: node scripts/check-deploy.mjs [systemd|kubernetes|docker|windows|env|grafana ...]
 import { expect, runChecks } from "./lib/Report.mjs"
 import { checkDocker } from "./deploy-checks/Docker.mjs"
 import { checkEnvNames } from "./deploy-checks/EnvNames.mjs"
+import { checkGrafana } from "./deploy-checks/Grafana.mjs"
 import { checkKubernetes } from "./deploy-checks/Kubernetes.mjs"
 import { checkSystemd } from "./deploy-checks/Systemd.mjs"
 import { checkWindows } from "./deploy-checks/Windows.mjs"
 
-const checks = { systemd: checkSystemd, kubernetes: checkKubernetes, docker: checkDocker, windows: checkWindows, env: checkEnvNames }
+const checks = { systemd: checkSystemd, kubernetes: checkKubernetes, docker: checkDocker, windows: checkWindows, env: checkEnvNames, grafana: checkGrafana }
 const wanted = process.argv.slice(2)
 
 await runChecks("deploy-checks", async () => {
