@@ -62,13 +62,18 @@ export const launcherGone: Effect.Effect<string> = Effect.suspend(() => {
 
 /**
  * Runs `program` (the proxy, until interrupted) and, under tsx's CLI, shuts it
- * down as on SIGTERM once its launcher is gone: `program` is interrupted, its
- * scope closes (the drain), and this succeeds.
+ * down as on SIGTERM once its launcher is gone. It sends itself SIGTERM, so the
+ * shutdown is exactly the signal's: `NodeRuntime.runMain` interrupts the main
+ * fiber and waits for the drain. (Interrupting `program` from a race instead
+ * would not be waited for: the process would exit in the middle of the drain.)
  */
-export const untilLauncherGone = <A, E, R>(program: Effect.Effect<A, E, R>): Effect.Effect<A | void, E, R> =>
-  Effect.raceFirst(
-    program,
-    launcherGone.pipe(
-      Effect.flatMap((gone) => Effect.logWarning(`${gone}: shutting down as on SIGTERM`))
-    )
+export const untilLauncherGone = <A, E, R>(program: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  Effect.zipRight(
+    Effect.fork(
+      launcherGone.pipe(
+        Effect.flatMap((gone) => Effect.logWarning(`${gone}: shutting down as on SIGTERM`)),
+        Effect.zipRight(Effect.sync(() => process.kill(process.pid, "SIGTERM")))
+      )
+    ),
+    program
   )
