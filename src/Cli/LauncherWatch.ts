@@ -68,7 +68,8 @@ export const launcherGone: Effect.Effect<string> = Effect.suspend(() => {
  * would not be waited for: the process would exit in the middle of the drain.)
  */
 export const untilLauncherGone = <A, E, R>(program: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
-  Effect.zipRight(
+  // Under `node` directly nothing is watched, and nothing runs besides `program`.
+  !runByTsxCli() ? program : Effect.zipRight(
     Effect.fork(
       launcherGone.pipe(
         Effect.flatMap((gone) => Effect.logWarning(`${gone}: shutting down as on SIGTERM`)),
