@@ -15,6 +15,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect } from "effect"
 import * as net from "node:net"
+import { parentOf, runByTsxCli } from "../src/Cli/LauncherWatch.js"
 import type { CliExit } from "./support/Cli.js"
 import { listeningPort, spawnCli } from "./support/Cli.js"
 import { destination, loopback, pattern, source } from "./support/Peers.js"
@@ -88,4 +89,18 @@ describe("signals through `npx tsx src/main.ts proxy` (the README's command)", (
       expect(exit.signal, transcript(exit)).toBe("SIGTERM")
       expect(exit.stdout, transcript(exit)).toMatch(/is gone: shutting down as on SIGTERM/)
     }), 90_000)
+})
+
+describe("the launcher watch", () => {
+  it("is on only in the program tsx's CLI runs (its preflight script loaded), not under node --import tsx", () => {
+    expect(runByTsxCli(["--require", "/x/node_modules/tsx/dist/preflight.cjs", "--import", "file:///x/node_modules/tsx/dist/loader.mjs"]))
+      .toBe(true)
+    expect(runByTsxCli(["--import", "tsx"])).toBe(false)
+    expect(runByTsxCli([])).toBe(false)
+  })
+
+  it("reads a process's parent from /proc", () => {
+    expect(parentOf(process.pid)).toBe(process.ppid)
+    expect(parentOf(2 ** 22 + 12345)).toBeUndefined()
+  })
 })
