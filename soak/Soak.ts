@@ -8,7 +8,7 @@
 import { Duration, Effect, Fiber } from "effect"
 import type { Scope } from "effect"
 import * as net from "node:net"
-import { Condition } from "../src/Proxy/Condition.js"
+import { Condition } from "../test/support/Condition.js"
 import type { Fault } from "./FaultSchedule.js"
 import { describeFault, drawRound, prng } from "./FaultSchedule.js"
 import type { DestinationGeneration, DestinationSegment, LedgerResult, ProxyClose, SourceConnection } from "./Ledger.js"

@@ -5,14 +5,16 @@ import { pattern } from "./support/Peers.js"
 const concat = (chunks: ReadonlyArray<Uint8Array>) => Buffer.concat(chunks.map((c) => Buffer.from(c)))
 
 describe("OutboundBuffer", () => {
-  it("appends only what fits while connected, and returns the rest", () => {
+  it("appends whole chunks while connected and says when it is full", () => {
     const buffer = new OutboundBuffer(10)
-    const rest = buffer.appendWithinRoom(Buffer.from("0123456789abc"))
-    expect(Buffer.from(rest).toString()).toBe("abc")
+    buffer.append(Buffer.from("01234"))
+    expect(buffer.full).toBe(false)
+    buffer.append(Buffer.from("56789abc"))
+    expect(buffer.full).toBe(true)
     expect(buffer.room).toBe(0)
-    expect(concat(buffer.takeForWrite(1024)).toString()).toBe("0123456789")
-    expect([buffer.queuedBytes, buffer.inFlightBytes, buffer.room]).toEqual([0, 10, 0])
-    expect(buffer.settleWrite()).toBe(10)
+    expect(concat(buffer.takeForWrite(1024)).toString()).toBe("0123456789abc")
+    expect([buffer.queuedBytes, buffer.inFlightBytes, buffer.room]).toEqual([0, 13, 0])
+    expect(buffer.settleWrite()).toBe(13)
     expect(buffer.room).toBe(10)
   })
 
@@ -39,13 +41,13 @@ describe("OutboundBuffer", () => {
   it("hands out bounded batches, oldest first, and never writes into a block it handed out", () => {
     const buffer = new OutboundBuffer(1 << 20)
     const sent = pattern(200_000, 8)
-    for (let offset = 0; offset < sent.length; offset += 100) buffer.appendWithinRoom(sent.subarray(offset, offset + 100))
+    for (let offset = 0; offset < sent.length; offset += 100) buffer.append(sent.subarray(offset, offset + 100))
     const first = buffer.takeForWrite(64 * 1024)
     const firstBytes = concat(first)
     expect(firstBytes.length).toBeLessThanOrEqual(64 * 1024)
     expect(firstBytes.length).toBeGreaterThan(0)
     // More small appends after a partial take must not change what was taken.
-    buffer.appendWithinRoom(Buffer.from("tail"))
+    buffer.append(Buffer.from("tail"))
     expect(concat(first).equals(firstBytes)).toBe(true)
     const rest = concat(buffer.takeForWrite(Number.MAX_SAFE_INTEGER))
     expect(Buffer.concat([firstBytes, rest]).equals(Buffer.concat([sent, Buffer.from("tail")]))).toBe(true)
@@ -63,7 +65,7 @@ describe("OutboundBuffer", () => {
 
   it("counts in-flight bytes against capacity and discards what is queued on request", () => {
     const buffer = new OutboundBuffer(100)
-    buffer.appendWithinRoom(pattern(60))
+    buffer.append(pattern(60))
     buffer.takeForWrite(1000)
     expect(buffer.appendEvictingOldest(pattern(70))).toBe(30)
     expect(buffer.heldBytes).toBe(100)

@@ -1,6 +1,6 @@
 // A child process of the many-sources scenario, so no process of the harness
 // holds more than a few thousand sockets. Driven over IPC.
-//   node manyChild.mjs sink                 one destination: accepts, checks order, histograms latency
+//   node manyChild.mjs sink                 one destination: accepts (noting when the last came), checks order, histograms latency
 //   node manyChild.mjs sources PORT COUNT FIRST-ID   COUNT sources, one 64-byte message each per second
 import * as net from "node:net"
 import { messageSize, nowMs, nowNs } from "./clock.mjs"
@@ -12,12 +12,15 @@ const send = (message) => process.send(message)
 
 const runSink = () => {
   let accepted = 0
+  /** When the latest connection was accepted, on the machine's monotonic clock (ms). */
+  let lastAcceptAt = Number.NaN
   let open = 0
   let messages = 0
   let outOfOrder = 0
   const histogram = new Uint32Array(histogramBuckets)
   const server = net.createServer({ noDelay: true }, (socket) => {
     accepted++
+    lastAcceptAt = nowMs()
     open++
     socket.on("error", () => {})
     socket.on("close", () => open--)
@@ -36,7 +39,7 @@ const runSink = () => {
   server.listen({ host: "127.0.0.1", port: 0, backlog: 4096 }, () => send({ type: "listening", port: server.address().port }))
   process.on("message", (message) => {
     if (message.type === "report") {
-      send({ type: "report", accepted, open, messages, outOfOrder, histogram: Array.from(histogram) })
+      send({ type: "report", accepted, lastAcceptAt, open, messages, outOfOrder, histogram: Array.from(histogram) })
     } else if (message.type === "close") {
       server.close()
       process.exit(0)
@@ -53,6 +56,7 @@ const runSources = async () => {
   let failed = 0
   // A bounded number of connection attempts at a time, like clients coming up together.
   let next = 0
+  const dialStartAt = nowMs()
   await new Promise((resolve) => {
     const dial = () => {
       if (next >= count) return
@@ -75,7 +79,7 @@ const runSources = async () => {
     }
     for (let k = 0; k < 256; k++) dial()
   })
-  send({ type: "connected", established, failed })
+  send({ type: "connected", established, failed, dialStartAt, connectedAt: nowMs() })
   const seqs = new Uint32Array(count)
   let sent = 0
   process.on("message", (message) => {

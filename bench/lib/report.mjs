@@ -11,30 +11,86 @@ const cell = (summary, digits) => {
   return `${fmt(median, digits)} (${fmt(min, digits)}–${fmt(max, digits)})`
 }
 
-const ratio = (row) => {
-  const p = row.proxy?.median
-  const r = row.reference?.median
-  if (p === undefined || r === undefined || Number.isNaN(p) || Number.isNaN(r) || r === 0) return "–"
-  return `${(p / r).toFixed(2)}x`
+const medianOf = (summary) => (summary === undefined ? Number.NaN : summary.median)
+
+/**
+ * A row's comparison of proxy with reference: `row.compare` is "ratio" (proxy /
+ * reference, the default) or "difference" (proxy − reference, in the figure's unit).
+ */
+const comparison = (row) => {
+  const p = medianOf(row.proxy)
+  const r = medianOf(row.reference)
+  if (Number.isNaN(p) || Number.isNaN(r)) return Number.NaN
+  if (row.compare === "difference") return p - r
+  return r === 0 ? Number.NaN : p / r
 }
 
-/** The markdown table: one row per figure, medians with the runs' range. */
+const comparisonCell = (row) => {
+  if (row.noRatio) return ""
+  const value = comparison(row)
+  if (Number.isNaN(value)) return "–"
+  if (row.compare === "difference") return `${value >= 0 ? "+" : "−"}${fmt(Math.abs(value), row.digits)}`
+  return `${value.toFixed(2)}x`
+}
+
+const ops = {
+  ">=": { text: "≥", holds: (a, b) => a >= b },
+  "<=": { text: "≤", holds: (a, b) => a <= b },
+  "<": { text: "<", holds: (a, b) => a < b }
+}
+
+/**
+ * `row.target`: { on: "comparison" | "proxy", op: ">=" | "<=" | "<", value, unit? }:
+ * on the comparison column (ratio or difference) or on the proxy's own figure.
+ */
+const targetCell = (row) => {
+  const t = row.target
+  if (t === undefined) return ""
+  const op = ops[t.op].text
+  if (t.on === "proxy") return `${op} ${t.value}${t.unit ? " " + t.unit : ""}`
+  if (row.compare === "difference") return `${op} +${t.value}${t.unit ? " " + t.unit : ""}`
+  return `${op} ${t.value.toFixed(2)}x`
+}
+
+/** true, false, or undefined where a figure is missing. */
+export const targetHolds = (row) => {
+  const t = row.target
+  if (t === undefined) return undefined
+  const value = t.on === "proxy" ? medianOf(row.proxy) : comparison(row)
+  if (Number.isNaN(value)) return undefined
+  return ops[t.op].holds(value, t.value)
+}
+
+const holdsCell = (row, judged) => {
+  if (row.target === undefined) return ""
+  if (!judged) return "not judged"
+  const holds = targetHolds(row)
+  return holds === undefined ? "–" : holds ? "yes" : "**no**"
+}
+
+/** The markdown table: one row per figure, medians with the runs' range, the target and whether it holds. */
 export const markdownTable = (results) => {
+  const judged = results.settings.mode === "full"
   const lines = [
-    "| scenario | figure | proxy | reference | proxy / reference | harness ceiling |",
-    "|---|---|---:|---:|---:|---:|"
+    "| scenario | figure | proxy | reference | proxy vs reference | target | holds | harness ceiling |",
+    "|---|---|---:|---:|---:|---:|:---:|---:|"
   ]
   for (const row of results.rows) {
     lines.push(
-      `| ${row.scenario} | ${row.figure} | ${cell(row.proxy, row.digits)} | ${cell(row.reference, row.digits)} | ${
-        row.noRatio ? "" : ratio(row)
-      } | ${row.ceiling ? cell(row.ceiling, row.digits) : ""} |`
+      `| ${row.scenario} | ${row.figure} | ${cell(row.proxy, row.digits)} | ${cell(row.reference, row.digits)} | ${comparisonCell(row)} | ${
+        targetCell(row)
+      } | ${holdsCell(row, judged)} | ${row.ceiling ? cell(row.ceiling, row.digits) : ""} |`
     )
   }
+  const targets = results.rows.filter((row) => row.target !== undefined)
+  const held = targets.filter((row) => targetHolds(row) === true).length
   const m = results.machine
   return [
     `${m.cpus} × ${m.cpuModel}, Node ${m.node}, ${m.platform}; load average ${m.loadBefore} before, ${m.loadAfter} after; ${results.date}; commit ${m.commit}.`,
-    `Medians of ${results.settings.runs} run(s) (range in brackets) unless the scenario says otherwise; mode: ${results.settings.mode}.`,
+    `Medians of ${results.settings.runs} run(s) (range in brackets) unless the scenario says otherwise; mode: ${results.settings.mode}. ` +
+      (judged
+        ? `Targets: ${held} of ${targets.length} hold.`
+        : "Targets are not judged in a quick run (tiny sizes, one run)."),
     "",
     ...lines,
     ...(results.notes.length > 0 ? ["", ...results.notes.map((note) => `- ${note}`)] : [])
@@ -91,7 +147,7 @@ export const svgPlot = (results) => {
   const latencyGroups = results.rows
     .filter((r) => r.figure === "p99 latency, ms")
     .map((r) => ({
-      label: r.scenario.replace("latency ", "").replace("many sources ", ""),
+      label: r.scenario.replace(/^latency 1→2, \d+ msg\/s, /, "").replace("many sources ", ""),
       bars: [
         { name: "proxy", value: r.proxy?.median },
         { name: "reference", value: r.reference?.median }

@@ -1,27 +1,40 @@
-// The two fan-outs under test, each started as its own process the way a user
-// runs it: the proxy with `node --import tsx src/main.ts proxy ...` (TypeScript
-// compiled on load; nothing differs at run time), the reference with plain node.
+// The fan-outs under test, each started as its own process the way a user runs it:
+// the proxy with `node --import tsx src/main.ts proxy ...` (TypeScript compiled on
+// load), the proxy as deployed (`node <one-file build> proxy ...`, see bundle.mjs)
+// and the reference with plain node. Each is the node process itself (spawned from
+// this node binary, no shell or wrapper), so its pid's /proc counters are its own.
 import { spawn } from "node:child_process"
 import { createWriteStream } from "node:fs"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
+import { bundlePath } from "./bundle.mjs"
+import { assertIsTheNodeProcess } from "./procstat.mjs"
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..")
 
 /** Extra node flags for the proxy process only, e.g. BENCH_PROXY_NODE_FLAGS="--cpu-prof". */
 const proxyNodeFlags = (process.env.BENCH_PROXY_NODE_FLAGS ?? "").split(" ").filter((flag) => flag !== "")
 
+const proxyArgs = (entry, destinations, extra) => [
+  ...proxyNodeFlags,
+  ...entry,
+  "proxy",
+  "--listen",
+  "127.0.0.1:0",
+  ...destinations.flatMap((port) => ["--dest", `127.0.0.1:${port}`]),
+  ...extra
+]
+
+/** What the "proxy" kind runs: the sources through tsx, or BENCH_PROXY_ENTRY=file.js with plain node. */
+export const proxyEntryLabel = process.env.BENCH_PROXY_ENTRY
+  ? `node ${process.env.BENCH_PROXY_ENTRY} proxy (BENCH_PROXY_ENTRY)`
+  : "node --import tsx src/main.ts proxy"
+
 export const kinds = {
-  proxy: (destinations, extra = []) => [
-    ...proxyNodeFlags,
-    // BENCH_PROXY_ENTRY=file.js runs a built bundle with plain node instead of the sources through tsx.
-    ...(process.env.BENCH_PROXY_ENTRY ? [process.env.BENCH_PROXY_ENTRY] : ["--import", "tsx", "src/main.ts"]),
-    "proxy",
-    "--listen",
-    "127.0.0.1:0",
-    ...destinations.flatMap((port) => ["--dest", `127.0.0.1:${port}`]),
-    ...extra
-  ],
+  proxy: (destinations, extra = []) =>
+    proxyArgs(process.env.BENCH_PROXY_ENTRY ? [process.env.BENCH_PROXY_ENTRY] : ["--import", "tsx", "src/main.ts"], destinations, extra),
+  /** The proxy as deployed: the one-file build with plain node. */
+  bundle: (destinations, extra = []) => proxyArgs([bundlePath()], destinations, extra),
   reference: (destinations) => [
     "bench/reference.mjs",
     "--listen",
@@ -31,12 +44,13 @@ export const kinds = {
 }
 
 /**
- * Starts `kind` ("proxy" or "reference") forwarding to `destinations` (ports on
- * 127.0.0.1); resolves once it listens, with its pid, port and a stop function.
+ * Starts `kind` ("proxy", "bundle" or "reference") forwarding to `destinations`
+ * (ports on 127.0.0.1); resolves once it listens, with its pid, port and a stop
+ * function. `nodeFlags` go before the entry (e.g. --expose-gc).
  */
-export const startServer = (kind, destinations, extra = []) =>
+export const startServer = (kind, destinations, extra = [], { nodeFlags = [] } = {}) =>
   new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, kinds[kind](destinations, extra), {
+    const child = spawn(process.execPath, [...nodeFlags, ...kinds[kind](destinations, extra)], {
       cwd: repoRoot,
       stdio: ["ignore", "pipe", "pipe"]
     })
@@ -53,9 +67,19 @@ export const startServer = (kind, destinations, extra = []) =>
       if (match) {
         listening = true
         output = ""
+        try {
+          // Its /proc counters (CPU, RSS, system calls) are read by pid: it must be the fan-out itself.
+          assertIsTheNodeProcess(child.pid, Number(match[1]))
+        } catch (error) {
+          child.kill("SIGKILL")
+          reject(error)
+          return
+        }
         resolve({
           pid: child.pid,
           port: Number(match[1]),
+          /** Sends `signal` to the process (e.g. SIGUSR2 with --heapsnapshot-signal). */
+          signal: (signal) => child.kill(signal),
           stop: async () => {
             child.kill("SIGTERM")
             const timer = setTimeout(() => child.kill("SIGKILL"), 10_000)

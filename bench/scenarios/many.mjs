@@ -1,5 +1,10 @@
 // N sources x 2 destinations, a 64-byte message per source per second. Sources and
 // sinks are spread over child processes so the harness stays under the descriptor limit.
+// Measures, in order: connection set-up (from the first source's dial to the last of
+// the 2N destination connections accepted, on the machine's monotonic clock); RSS per
+// source connection while idle (everything up, nothing sent, after `idleMs`); then the
+// run at 1 msg/s (delivery, order, latency, CPU) and RSS per source connection after it.
+// Per-connection RSS is (RSS − RSS before any source connected) / N.
 import { fork } from "node:child_process"
 import { cpuSeconds, peakRss, rss } from "../lib/procstat.mjs"
 import { startServer } from "../lib/servers.mjs"
@@ -42,15 +47,14 @@ const startChild = (args) => {
   }
 }
 
-export const manyRun = async (kind, sources, durationMs) => {
+export const manyRun = async (kind, sources, durationMs, idleMs) => {
   const sinks = [startChild(["sink"]), startChild(["sink"])]
   const ports = (await Promise.all(sinks.map((sink) => sink.next("listening")))).map((m) => m.port)
   const server = await startServer(kind, ports)
   const children = []
   try {
     await sleep(200)
-    const idleRss = rss(server.pid)
-    const connectStart = Date.now()
+    const baselineRss = rss(server.pid)
     for (let first = 0; first < sources; first += sourcesPerChild) {
       const count = Math.min(sourcesPerChild, sources - first)
       children.push(startChild(["sources", String(server.port), String(count), String(first)]))
@@ -59,14 +63,20 @@ export const manyRun = async (kind, sources, durationMs) => {
     const established = connected.reduce((sum, c) => sum + c.established, 0)
     // Every source's two destination connections, as the sinks count them.
     let upstream = 0
+    let lastAcceptAt = Number.NaN
     const deadline = Date.now() + 60_000
     while (Date.now() < deadline) {
       const reports = await Promise.all(sinks.map((sink) => sink.ask("report")))
       upstream = reports.reduce((sum, r) => sum + r.open, 0)
+      lastAcceptAt = Math.max(...reports.map((r) => r.lastAcceptAt))
       if (upstream >= 2 * established) break
-      await sleep(250)
+      await sleep(50)
     }
-    const connectSeconds = (Date.now() - connectStart) / 1000
+    const dialStartAt = Math.min(...connected.map((c) => c.dialStartAt))
+    const setupSeconds = upstream >= 2 * established ? (lastAcceptAt - dialStartAt) / 1000 : Number.NaN
+    // Idle: every connection up, nothing sent yet.
+    await sleep(idleMs)
+    const idleRss = rss(server.pid)
     const cpuBefore = cpuSeconds(server.pid)
     const runStart = Date.now()
     const sentReplies = children.map((c) => c.next("sent"))
@@ -92,15 +102,17 @@ export const manyRun = async (kind, sources, durationMs) => {
       sources,
       established,
       destinationConnections: upstream,
-      connectSeconds,
+      setupSeconds,
       messagesSent: sent * 2,
       messagesDelivered: reports.reduce((sum, r) => sum + r.messages, 0),
       outOfOrder: reports.reduce((sum, r) => sum + r.outOfOrder, 0),
       p99Ms: histogramPercentile(histogram, 0.99),
       cpuPercent: (100 * cpu) / runSeconds,
       rssMB: loadedRss / 1e6,
+      baselineRssMB: baselineRss / 1e6,
       idleRssMB: idleRss / 1e6,
-      rssPerConnectionKB: (loadedRss - idleRss) / established / 1000,
+      idleRssPerConnectionKB: (idleRss - baselineRss) / established / 1000,
+      rssPerConnectionKB: (loadedRss - baselineRss) / established / 1000,
       peakRssMB: peakRss(server.pid) / 1e6
     }
   } finally {

@@ -1,6 +1,8 @@
 // 1 source -> N destinations, `totalBytes` through, every byte verified at every sink.
 // kind "ceiling" wires the source straight to the sinks: what the harness alone can do.
-import { cpuSeconds, peakRss } from "../lib/procstat.mjs"
+// Read and write system calls of the fan-out process (/proc/PID/io, all its threads)
+// from just before the source connects to after the last byte arrived and the source ended.
+import { cpuSeconds, ioCounters, peakRss } from "../lib/procstat.mjs"
 import { startServer } from "../lib/servers.mjs"
 import { within } from "../lib/stats.mjs"
 import { startSink, startSource } from "../lib/threads.mjs"
@@ -9,6 +11,7 @@ export const throughputRun = async (kind, destinations, totalBytes) => {
   const sinks = await Promise.all(Array.from({ length: destinations }, () => startSink("stream")))
   const ports = sinks.map((sink) => sink.port)
   const server = kind === "ceiling" ? undefined : await startServer(kind, ports)
+  const ioBefore = server ? ioCounters(server.pid) : { reads: Number.NaN, writes: Number.NaN }
   const source = startSource({ mode: "stream", ports: server ? [server.port] : ports, totalBytes })
   try {
     const cpuBefore = server ? cpuSeconds(server.pid) : Number.NaN
@@ -18,6 +21,8 @@ export const throughputRun = async (kind, destinations, totalBytes) => {
     const endedAt = Math.max(...done.map((d) => d.at))
     await within(source.sent, 30_000, "source finished")
     const cpu = server ? cpuSeconds(server.pid) - cpuBefore : Number.NaN
+    const ioAfter = server ? ioCounters(server.pid) : { reads: Number.NaN, writes: Number.NaN }
+    const mib = totalBytes / 2 ** 20
     const peak = server ? peakRss(server.pid) : Number.NaN
     const reports = await Promise.all(sinks.map((sink) => sink.report()))
     const verified = reports.every((r) => r.bytes === totalBytes && r.mismatches === 0 && r.connections === 1)
@@ -25,6 +30,9 @@ export const throughputRun = async (kind, destinations, totalBytes) => {
     return {
       mbPerSecond: (destinations * totalBytes) / (endedAt - startedAt) / 1000,
       cpuSeconds: cpu,
+      /** System calls per MiB sent by the source (writes cover every destination). */
+      readsPerMiB: (ioAfter.reads - ioBefore.reads) / mib,
+      writesPerMiB: (ioAfter.writes - ioBefore.writes) / mib,
       peakRssMB: peak / 1e6,
       verifiedBytes: reports.reduce((sum, r) => sum + r.bytes, 0)
     }

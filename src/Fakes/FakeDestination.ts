@@ -1,9 +1,12 @@
+import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as FiberSet from "effect/FiberSet"
+import * as Mailbox from "effect/Mailbox"
 import type * as Scope from "effect/Scope"
 import type { Endpoint, ListenAddress } from "../Proxy/Endpoint.js"
 import { formatEndpoint } from "../Proxy/Endpoint.js"
-import type { ListenError } from "../Proxy/Errors.js"
+import type { ConnectionLost, ListenError } from "../Proxy/Errors.js"
 import * as Tcp from "../Proxy/Tcp.js"
 import { formatBytes } from "../Proxy/Units.js"
 import { preview } from "./Preview.js"
@@ -30,13 +33,22 @@ export const make = (options: FakeDestinationOptions): Effect.Effect<FakeDestina
 
     const serve = (socket: Parameters<typeof Tcp.inbound>[0]) =>
       Effect.gen(function*() {
-        const connection = yield* Tcp.inbound(socket)
+        const received = yield* Mailbox.make<Uint8Array, ConnectionLost>()
+        const connection = yield* Effect.acquireRelease(
+          Effect.sync(() =>
+            Tcp.inbound(socket, {
+              onData: (chunk) => received.unsafeOffer(chunk),
+              onEnd: (failure) => received.unsafeDone(failure === undefined ? Exit.void : Exit.fail(failure))
+            })
+          ),
+          (connection) => Effect.sync(() => connection.close())
+        )
         const id = ++totals.connections
         let bytes = 0
         yield* log(`connection #${id} from ${connection.peer}`)
         while (true) {
-          const [chunks, done] = yield* connection.read
-          for (const chunk of chunks) {
+          const [chunks, done] = yield* received.takeAll
+          for (const chunk of Chunk.toReadonlyArray(chunks)) {
             bytes += chunk.length
             totals.bytes += chunk.length
             yield* log(`#${id} +${chunk.length} B (total ${formatBytes(bytes)}) ${preview(chunk)}`)

@@ -36,18 +36,23 @@ export class DestinationHealth {
 
   constructor(readonly name: string) {}
 
+  /** A link connected to it, at `now`; returns the line to log about it, if any. */
+  markUp(now: number): string | undefined {
+    this.connected++
+    const previous = this.state
+    if (previous === "up") return undefined
+    this.state = "up"
+    this.upSinceReport = true
+    if (previous === "unknown") return `destination ${this.name} is up`
+    if (!this.failureLogged) return undefined
+    this.failureLogged = false
+    return `destination ${this.name} is up again after ${formatSince(this.downSince, now)}`
+  }
+
   reportUp(): Effect.Effect<void> {
-    return Effect.suspend(() => {
-      this.connected++
-      const previous = this.state
-      if (previous === "up") return Effect.void
-      this.state = "up"
-      this.upSinceReport = true
-      if (previous === "unknown") return Effect.logInfo(`destination ${this.name} is up`)
-      if (!this.failureLogged) return Effect.void
-      this.failureLogged = false
-      return Effect.flatMap(Clock.currentTimeMillis, (now) =>
-        Effect.logInfo(`destination ${this.name} is up again after ${formatSince(this.downSince, now)}`))
+    return Effect.flatMap(Clock.currentTimeMillis, (now) => {
+      const line = this.markUp(now)
+      return line === undefined ? Effect.void : Effect.logInfo(line)
     })
   }
 
@@ -57,32 +62,36 @@ export class DestinationHealth {
 
   reportDown(kind: FailureKind, reason: string): Effect.Effect<void> {
     return Effect.flatMap(Clock.currentTimeMillis, (now) => {
-      this.failuresSinceReport++
-      const wasDown = this.state === "down"
-      if (!wasDown) {
-        this.state = "down"
-        this.downSince = now
-      }
-      if (this.lastReport !== undefined && now - this.lastReport < Duration.toMillis(reportInterval)) {
-        return Effect.void
-      }
-      const failures = this.failuresSinceReport
-      const stayedDown = this.failureLogged && !this.upSinceReport
-      this.lastReport = now
-      this.failuresSinceReport = 0
-      this.upSinceReport = false
-      this.failureLogged = true
-      if (stayedDown) {
-        return Effect.logWarning(
-          `destination ${this.name} still down after ${formatSince(this.downSince, now)} ` +
-            `(${failures} failed attempts since the last report): ${reason}`
-        )
-      }
-      const flapping = failures > 1 ? ` (${failures} failures since the last report)` : ""
-      return kind === "too slow"
-        ? Effect.logWarning(`destination ${this.name} cannot keep up: ${reason}; cut and redialling${flapping}`)
-        : Effect.logWarning(`destination ${this.name} is down: ${reason}; redialling${flapping}`)
+      const line = this.markDown(kind, reason, now)
+      return line === undefined ? Effect.void : Effect.logWarning(line)
     })
+  }
+
+  /** A link's attempt or connection failed, at `now`; returns the warning to log about it, if any. */
+  markDown(kind: FailureKind, reason: string, now: number): string | undefined {
+    this.failuresSinceReport++
+    const wasDown = this.state === "down"
+    if (!wasDown) {
+      this.state = "down"
+      this.downSince = now
+    }
+    if (this.lastReport !== undefined && now - this.lastReport < Duration.toMillis(reportInterval)) {
+      return undefined
+    }
+    const failures = this.failuresSinceReport
+    const stayedDown = this.failureLogged && !this.upSinceReport
+    this.lastReport = now
+    this.failuresSinceReport = 0
+    this.upSinceReport = false
+    this.failureLogged = true
+    if (stayedDown) {
+      return `destination ${this.name} still down after ${formatSince(this.downSince, now)} ` +
+        `(${failures} failed attempts since the last report): ${reason}`
+    }
+    const flapping = failures > 1 ? ` (${failures} failures since the last report)` : ""
+    return kind === "too slow"
+      ? `destination ${this.name} cannot keep up: ${reason}; cut and redialling${flapping}`
+      : `destination ${this.name} is down: ${reason}; redialling${flapping}`
   }
 }
 

@@ -60,14 +60,4 @@ export class ConnectionLost extends Data.TaggedError("ConnectionLost")<{
   }
 }
 
-/** The proxy cut a destination connection that held the source back for longer than `writeTimeout`. */
-export class DestinationTooSlow extends Data.TaggedError("DestinationTooSlow")<{
-  readonly destination: string
-  readonly reason: string
-}> {
-  override get message(): string {
-    return `cut the connection to ${this.destination}: ${this.reason}`
-  }
-}
-
 export type ConfigError = InvalidConfig | MissingConfig

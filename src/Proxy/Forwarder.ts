@@ -1,369 +1,517 @@
-import { Clock, Duration, Effect, Either, FiberRef, HashMap, Option } from "effect"
+import { Duration, Effect, FiberRef, HashMap } from "effect"
+import type { Clock } from "effect"
 import { maxRedialDelay, redialDelay, tooSlowRedialDelay } from "./Backoff.js"
-import type { ProxyConfig } from "./Config.js"
+import type { DestinationHealth } from "./DestinationHealth.js"
 import type { Endpoint } from "./Endpoint.js"
-import type { ConnectError, ConnectionLost } from "./Errors.js"
-import { DestinationTooSlow } from "./Errors.js"
-import type { LinkCounters } from "./Stats.js"
+import { OutboundBuffer } from "./OutboundBuffer.js"
+import * as Patience from "./Patience.js"
+import { LinkCounters } from "./Stats.js"
 import * as Tcp from "./Tcp.js"
+import { Wakeup } from "./Wakeup.js"
 
-export interface ForwarderOptions {
-  readonly destination: Endpoint
-  readonly config: ProxyConfig
-  readonly link: LinkCounters
-  /** The session's clock, read synchronously on the hot path. */
-  readonly clock: Clock.Clock
+/**
+ * One destination of one source connection: a state machine driven by socket
+ * callbacks on the hot path and by one fiber for everything that takes time.
+ *
+ *   Starting ──connected──▶ Connected ──all delivered after the source ended──▶ Finishing ──▶ Closed
+ *      │                      │  ▲
+ *      │ failed, or held      │  │ redial connected
+ *      │ the source back      ▼  │
+ *      └───────────────────▶ Down ──source ended──▶ Closed
+ *
+ * - Starting: the first connection attempt is under way. What the source sends is
+ *   held, and the source waits while the buffer is full (but not past its patience:
+ *   then the link goes Down, its attempt still under way), so a destination that is
+ *   slow to accept does not lose the first bytes.
+ * - Connected: chunks are written as they come, one write in flight at a time; what
+ *   comes meanwhile queues and goes out as one batch. The source waits while the write
+ *   is pushed back with more queued behind it (as plain Node would) or the buffer is
+ *   full, for at most its patience (see `Patience`); then the connection is cut.
+ * - Down: no connection to write to. The newest `--buffer` bytes are kept, older ones
+ *   are counted as dropped, and the source never waits. The fiber redials with backoff.
+ * - Finishing: everything was delivered after the source ended; the connection is
+ *   half-closed and the link waits for the peer's close, briefly.
+ *
+ * Socket callbacks move the link between states synchronously (connected, lost, a
+ * write done); the fiber moves it when time is up (a cut, an attempt timed out, a
+ * redial due, the end). Every state change is one of the methods under
+ * "Transitions", and the fiber is woken (`Wakeup`) by those its next step depends on.
+ * So each destination connection carries one contiguous run of the source's bytes:
+ * gaps only ever fall between connections.
+ */
+
+/** The session a link belongs to, told when the link's part in holding the source back may have changed. */
+export interface Flow {
+  /** Something other than a new chunk changed what this link takes: look at every link again. */
+  changed(): void
+  /** A write of this link completed. */
+  written(): void
+  /** The link is closed and its fiber ends. */
+  forwarderDone(): void
 }
+
+export interface LinkSettings {
+  readonly bufferBytes: number
+  readonly writeTimeoutMillis: number
+  readonly connectTimeoutMillis: number
+}
+
+export type Write =
+  | { readonly _tag: "Idle" }
+  /** Handed to the socket at `since`; `pushedBack` once the kernel did not take it at once. */
+  | { readonly _tag: "InFlight"; readonly since: number; readonly pushedBack: boolean }
+
+/** A connection attempt under way since `since`. */
+export interface Attempt {
+  readonly connection: Tcp.OutboundConnection
+  readonly since: number
+}
+
+/** Why the last connection or attempt ended: for the log, the counters and the backoff. */
+export interface LinkFailure {
+  readonly _tag: "ConnectError" | "ConnectionLost" | "DestinationTooSlow"
+  /** Short, as in "connection refused (ECONNREFUSED)". */
+  readonly reason: string
+}
+
+const describeFailure = (failure: LinkFailure, destination: string): string => {
+  switch (failure._tag) {
+    case "ConnectError":
+      return `cannot connect to ${destination}: ${failure.reason}`
+    case "ConnectionLost":
+      return `connection to ${destination} lost: ${failure.reason}`
+    case "DestinationTooSlow":
+      return `cut the connection to ${destination}: ${failure.reason}`
+  }
+}
+
+export type LinkState =
+  | { readonly _tag: "Starting"; readonly attempt: Attempt }
+  | {
+    readonly _tag: "Connected"
+    readonly connection: Tcp.OutboundConnection
+    readonly since: number
+    /** Failures in a row before this connection, for the backoff if it breaks soon. */
+    readonly failures: number
+    /** The one field that changes while connected: once per write, on the hot path. */
+    write: Write
+  }
+  | {
+    readonly _tag: "Down"
+    readonly since: number
+    readonly failures: number
+    /** What ended the last connection or attempt; none when a first attempt stopped holding the source back. */
+    readonly failure: LinkFailure | undefined
+    /** A redial under way. */
+    readonly attempt: Attempt | undefined
+    /** When the next attempt is due; undefined until the fiber has drawn the backoff. */
+    readonly redialAt: number | undefined
+  }
+  | { readonly _tag: "Finishing"; readonly connection: Tcp.OutboundConnection; readonly since: number }
+  | { readonly _tag: "Closed" }
+
+type Connected = Extract<LinkState, { _tag: "Connected" }>
+
+const idle: Write = { _tag: "Idle" }
 
 /** The most handed to the socket in one write: small enough to keep delivery counts and timeouts fine-grained. */
 const maxWriteBytes = 256 * 1024
 
-type Mode = "starting" | "connected" | "down"
+const lingerMillis = Duration.toMillis(Tcp.lingerAfterEnd)
 
-const noBytes = new Uint8Array(0)
+interface LogLine {
+  readonly warning: boolean
+  readonly text: string
+}
 
-/**
- * Forwards one source's bytes to one destination until the source ends, and
- * handles every failure of that destination itself: it never fails, so one bad
- * destination cannot stop the others.
- *
- * The hot path has no fiber in it. The session's reader hands each chunk to
- * `offer`, which appends it to the link's buffer and, when the destination is
- * connected and no write is in flight, hands it to the socket at once; each
- * completed write starts the next one with everything queued meanwhile (one
- * corked batch, so a lagging destination gets few large writes). One fiber per
- * destination, `run`, dials with backoff, watches the connection (failure, cut,
- * write timeout, end) and redials. What `offer` does depends on the link's mode:
- * - starting (first attempt under way) or connected: it takes what fits; the
- *   reader waits for room with `waitForRoom`, which back-pressures the source,
- *   but for at most `writeTimeout` at a stretch; then a connected destination is
- *   cut (and redialled), a starting one goes down;
- * - down (a connection failed, redialling): it keeps only the newest
- *   `bufferBytes` and counts the rest as dropped, so a dead destination never
- *   holds the source back.
- * So each destination connection carries one contiguous run of the source's
- * bytes: gaps only ever fall between connections.
- */
-export class Forwarder {
-  private readonly buffer
-  private readonly health
-  private readonly writeTimeoutMillis: number
-  private mode: Mode
-  /** Set by the reader when the destination held the source back too long. */
-  private cutReason: string | undefined = undefined
-  /** When this destination started holding the source back, in the current mode, without catching up since. */
-  private stalledSince: number | undefined = undefined
-  /**
-   * Set when the destination is cut for being too slow. A fresh connection
-   * swallows megabytes into kernel buffers before it can fall behind again, so
-   * until it has kept up for a whole `writeTimeout`, it may hold the source back
-   * for only a tenth of that at a stretch.
-   */
-  private onProbation = false
-  /** When the current (or last) connection came up. */
-  private connectedAt = 0
-  /** When the reader last found the buffer full. */
-  private lastFullAt = 0
-  /** The connection being written to, while connected. */
-  private connection: Tcp.OutboundConnection | undefined = undefined
-  /** When the write in flight was handed to the socket; undefined when none is. */
-  private writeStartedAt: number | undefined = undefined
-  /**
-   * Set when the write in flight was not taken by the kernel at once: only then
-   * can it take long, so only then does the fiber time it.
-   */
-  private writePending = false
+export class Forwarder implements Tcp.OutboundHandlers {
+  private state: LinkState
+  readonly buffer: OutboundBuffer
+  readonly counters: LinkCounters
+  private readonly wakeup = new Wakeup()
+  /** When the source ended; undefined while it is open. */
+  private sourceEndedAt: number | undefined = undefined
+  /** Lines the transitions produced, for the fiber to log (socket callbacks cannot). */
+  private toLog: Array<LogLine> | undefined = undefined
+  /** A failure was counted and no connection came up since: the next one is a reconnect. */
+  private failedSinceConnected = false
 
-  constructor(private readonly options: ForwarderOptions) {
-    this.buffer = options.link.buffer
-    this.health = options.link.health
-    this.writeTimeoutMillis = Duration.toMillis(options.config.writeTimeout)
+  // The stall policy's numbers (see `Patience`), kept by the fan-out's look at every link.
+  blamedSince: number | undefined = undefined
+  lastHeldAt = 0
+  /** Cut for being too slow, and not yet trusted again. */
+  onProbation = false
+
+  constructor(
+    private readonly destination: Endpoint,
+    private readonly health: DestinationHealth,
+    private readonly settings: LinkSettings,
+    private readonly clock: Clock.Clock,
+    private readonly flow: Flow
+  ) {
+    this.buffer = new OutboundBuffer(settings.bufferBytes)
+    this.counters = new LinkCounters(health, this.buffer)
+    const now = this.now()
     // A destination other connections already know to be down gets no benefit of the doubt.
-    this.mode = this.health.state === "down" ? "down" : "starting"
+    this.state = health.state === "down"
+      ? { _tag: "Down", since: now, failures: 0, failure: undefined, attempt: undefined, redialAt: now }
+      : { _tag: "Starting", attempt: this.dial(now) }
   }
 
   private now(): number {
-    return this.options.clock.unsafeCurrentTimeMillis()
+    return this.clock.unsafeCurrentTimeMillis()
   }
 
-  private setMode(mode: Mode): void {
-    this.mode = mode
-    this.stalledSince = undefined
-    this.cutReason = undefined
-    this.buffer.changed.notify()
-  }
-
-  private patienceMillis(): number {
-    return this.onProbation ? this.writeTimeoutMillis / 10 : this.writeTimeoutMillis
+  get patience(): number {
+    return Patience.patienceMillis(this.settings.writeTimeoutMillis, this.onProbation)
   }
 
   // -------------------------------------------------------------------------
-  // The reader's side
+  // The hot path: called by the fan-out for every chunk, and by write completions
 
-  /**
-   * Takes as much of `chunk` as it can now, without waiting; returns the rest
-   * (empty when it took it all). A non-empty rest means this destination holds
-   * the source back: the reader must `waitForRoom` and offer the rest again.
-   */
-  offer(chunk: Uint8Array): Uint8Array {
-    if (this.mode === "down") {
-      this.options.link.addDropped(this.buffer.appendEvictingOldest(chunk))
-      return noBytes
+  /** Takes all of `chunk`: holds it for the destination, or, while down, keeps only the newest bytes. */
+  offer(chunk: Uint8Array): void {
+    const state = this.state
+    if (state._tag === "Connected") {
+      this.buffer.append(chunk)
+      if (state.write._tag === "Idle") this.startWrite(state)
+    } else if (state._tag === "Starting") {
+      this.buffer.append(chunk)
+    } else if (state._tag === "Down") {
+      this.counters.addDropped(this.buffer.appendEvictingOldest(chunk))
     }
-    const rest = this.buffer.appendWithinRoom(chunk)
-    this.writeQueued()
-    if (rest.length > 0) {
-      const now = this.now()
-      this.lastFullAt = now
-      this.stalledSince ??= now
+  }
+
+  /** What this link is doing for the source at `now` (see `Patience.Role`). */
+  role(now: number): Patience.Role {
+    const state = this.state
+    if (state._tag === "Connected") {
+      if (this.buffer.full) return "holding"
+      const write = state.write
+      if (write._tag !== "InFlight" || !write.pushedBack) return "hungry"
+      return this.buffer.queuedBytes > 0 && now < write.since + Patience.pushBackGraceMillis ? "busy" : "other"
     }
-    return rest
+    return state._tag === "Starting" && this.buffer.full ? "holding" : "other"
   }
 
-  /**
-   * The reader has handed over everything it read. The source is paused while a
-   * destination is full, so the reader always catches up right after; what shows
-   * that this destination keeps up is that it has not been full for a while (a
-   * tenth of its patience). Until then the stretch it holds the source back goes
-   * on, so one that reads slower than the source sends is still cut after its
-   * patience, however briefly it holds each chunk.
-   */
-  caughtUp(): void {
-    if (this.stalledSince === undefined && !this.onProbation) return
-    const now = this.now()
-    if (now - this.lastFullAt < this.patienceMillis() / 10) return
-    this.stalledSince = undefined
-    if (!this.onProbation || this.mode !== "connected") return
-    if (now - Math.max(this.connectedAt, this.lastFullAt) >= this.writeTimeoutMillis) this.onProbation = false
-  }
-
-  /**
-   * True while connected and taking data as fast as it comes: no write is waiting
-   * on the kernel. A destination with a write waiting is saturated itself, so a
-   * fuller one is not what holds it back.
-   */
-  get hungry(): boolean {
-    return this.mode === "connected" && !this.writePending
-  }
-
-  /** No other destination is hungry: none is held back by this one, so this stretch starts afresh. */
-  excuse(): void {
-    if (this.stalledSince !== undefined) this.stalledSince = this.now()
-  }
-
-  /** Another destination holds the source back while this one is hungry: this one's stretch is over. */
-  keepsUp(): void {
-    this.stalledSince = undefined
-  }
-
-  /**
-   * Waits until the buffer has room or the mode changes (the caller then offers
-   * again), for what is left of this destination's patience; a starting
-   * destination that runs out of it goes down, a connected one is cut.
-   */
-  waitForRoom(): Effect.Effect<void> {
-    const entryMode = this.mode
-    if (entryMode === "down" || this.buffer.room > 0) return Effect.void
-    const now = this.now()
-    this.lastFullAt = now
-    this.stalledSince ??= now
-    const left = this.patienceMillis() - (now - this.stalledSince)
-    const wait = left > 0
-      ? this.buffer.changed.waitUntil(() => this.buffer.room > 0 || this.mode !== entryMode).pipe(
-        Effect.timeoutOption(Duration.millis(left)),
-        Effect.map(Option.isSome)
-      )
-      : Effect.succeed(false)
-    return Effect.flatMap(wait, (gotRoom) => {
-      // A new mode (a connection came up, or went down) starts a new stretch: the caller comes back.
-      if (gotRoom || this.mode !== entryMode) return Effect.void
-      if (this.mode === "starting") {
-        // The first attempt is taking long: stop holding the source back for it.
-        this.setMode("down")
-        return Effect.void
-      }
-      this.cutReason = `it held the source back for ${Duration.format(Duration.millis(this.patienceMillis()))}`
-      this.buffer.changed.notify()
-      return this.buffer.changed.waitUntil(() => this.mode !== "connected")
-    })
+  /** The fan-out looked at every link at `now`: keep the stall clock (see `Patience`). */
+  judge(role: Patience.Role, othersHungry: boolean, anyHolding: boolean, now: number): void {
+    const before = this.blamedSince
+    if (role === "holding") this.lastHeldAt = now
+    this.blamedSince = Patience.nextBlamedSince(this, role, othersHungry, anyHolding, now, this.patience)
+    if (this.onProbation) {
+      const connectedAt = this.state._tag === "Connected" ? this.state.since : undefined
+      this.onProbation = Patience.staysOnProbation(true, connectedAt, this.lastHeldAt, now, this.settings.writeTimeoutMillis)
+    }
+    // A stretch of blame that starts brings a deadline the fiber must wait for.
+    if (before === undefined && this.blamedSince !== undefined) this.wakeup.wakeBy(this.blamedSince + this.patience)
   }
 
   /** The source has ended: flush what is held, then close. */
-  end(): void {
-    this.buffer.end()
+  sourceEnded(now: number): void {
+    this.sourceEndedAt = now
+    this.wakeup.wake()
   }
 
-  // -------------------------------------------------------------------------
-  // Writing, driven by the reader and by write completions, not by a fiber
-
-  private writeQueued(): void {
-    const connection = this.connection
-    if (connection === undefined || this.writeStartedAt !== undefined || this.buffer.queuedBytes === 0) return
-    this.writeStartedAt = this.now()
-    connection.send(this.buffer.takeForWrite(maxWriteBytes), (failure) => this.written(connection, failure))
-    // (`send` may already have settled the write, if the connection had failed.)
-    if (this.writeStartedAt !== undefined && this.connection === connection && connection.pushingBack()) {
-      this.writePending = true
-      this.buffer.changed.notify()
+  private startWrite(state: Connected): void {
+    const connection = state.connection
+    const write: Write = { _tag: "InFlight", since: this.now(), pushedBack: false }
+    state.write = write
+    connection.send(this.buffer.takeForWrite(maxWriteBytes))
+    // (`send` settles at once on a connection that has already failed.)
+    if (state.write === write && this.state === state && connection.pushingBack()) {
+      state.write = { _tag: "InFlight", since: write.since, pushedBack: true }
+      // Past the grace, the source stops waiting for it: the fiber must look then.
+      this.wakeup.wakeBy(write.since + Patience.pushBackGraceMillis)
     }
   }
 
-  private written(connection: Tcp.OutboundConnection, failure: ConnectionLost | undefined): void {
-    // A write of a connection given up on settles nothing: markDown has counted it.
-    if (connection !== this.connection) return
-    this.writeStartedAt = undefined
-    this.writePending = false
-    if (failure !== undefined) {
-      // The connection's failure wakes the fiber through onFailure.
-      this.buffer.changed.notify()
-      return
-    }
-    this.options.link.addDelivered(this.buffer.settleWrite())
-    this.writeQueued()
+  /** @internal The socket took the last write, or failed. */
+  onWritten(connection: Tcp.OutboundConnection, failure: string | undefined): void {
+    const state = this.state
+    // A write of a connection given up on settles nothing: the transition counted it.
+    if (state._tag !== "Connected" || state.connection !== connection) return
+    state.write = idle
+    if (failure !== undefined) return this.lost(state, failure)
+    this.counters.addDelivered(this.buffer.settleWrite())
+    if (this.buffer.queuedBytes > 0) this.startWrite(state)
+    else if (this.sourceEndedAt !== undefined) this.wakeup.wake()
+    this.flow.written()
   }
 
   // -------------------------------------------------------------------------
-  // The fiber: dial, watch, redial
+  // Transitions: every change of `state` is here
 
-  private tooSlow(reason: string): DestinationTooSlow {
-    return new DestinationTooSlow({ destination: this.health.name, reason })
+  private dial(now: number): Attempt {
+    return { connection: Tcp.open(this.destination, this), since: now }
   }
+
+  /** @internal Starting or Down with an attempt under way → Connected. */
+  onConnect(connection: Tcp.OutboundConnection): void {
+    const state = this.state
+    if ((state._tag !== "Starting" && state._tag !== "Down") || state.attempt?.connection !== connection) return
+    const now = this.now()
+    this.state = {
+      _tag: "Connected",
+      connection,
+      since: now,
+      failures: state._tag === "Down" ? state.failures : 0,
+      write: idle
+    }
+    this.blamedSince = undefined
+    this.counters.connected = true
+    if (this.failedSinceConnected) {
+      this.failedSinceConnected = false
+      this.health.reconnects++
+    }
+    this.log(false, this.health.markUp(now))
+    if (this.buffer.queuedBytes > 0) this.startWrite(this.state)
+    this.wakeup.wake()
+    this.flow.changed()
+  }
+
+  /** @internal Any state with a socket, when that socket fails or closes. */
+  onLost(connection: Tcp.OutboundConnection, reason: string): void {
+    const state = this.state
+    switch (state._tag) {
+      case "Starting":
+      case "Down":
+        if (state.attempt?.connection === connection) this.attemptFailed(state, reason)
+        return
+      case "Connected":
+        if (state.connection === connection) this.lost(state, reason)
+        return
+      case "Finishing":
+        if (state.connection === connection) this.closed()
+        return
+    }
+  }
+
+  /** Starting or Down with an attempt under way → Down: the attempt failed or timed out. */
+  private attemptFailed(state: Extract<LinkState, { _tag: "Starting" | "Down" }>, reason: string): void {
+    state.attempt?.connection.close()
+    const failures = (state._tag === "Down" ? state.failures : 0) + 1
+    this.health.connectFailures++
+    this.down(failures, { _tag: "ConnectError", reason })
+  }
+
+  /** Connected → Down: the connection broke. One that lasted a while is redialled at once. */
+  private lost(state: Connected, reason: string): void {
+    state.connection.close()
+    const lastedAWhile = this.now() - state.since >= Duration.toMillis(maxRedialDelay)
+    this.disconnected()
+    this.down(lastedAWhile ? 1 : state.failures + 1, { _tag: "ConnectionLost", reason })
+  }
+
+  /** Connected → Down: the destination held the source back too long. */
+  private cut(state: Connected, reason: string): void {
+    state.connection.close()
+    this.disconnected()
+    this.health.writeStallsCut++
+    this.onProbation = true
+    this.down(state.failures + 1, { _tag: "DestinationTooSlow", reason })
+  }
+
+  /** Starting → Down: the first attempt took too long to hold the source back for; it goes on, lossy. */
+  private stopHoldingBack(state: Extract<LinkState, { _tag: "Starting" }>): void {
+    this.state = {
+      _tag: "Down",
+      since: this.now(),
+      failures: 0,
+      failure: undefined,
+      attempt: state.attempt,
+      redialAt: undefined
+    }
+    this.blamedSince = undefined
+    this.flow.changed()
+  }
+
+  /** Down → Down with a redial under way. */
+  private redial(state: Extract<LinkState, { _tag: "Down" }>): void {
+    this.state = { ...state, attempt: this.dial(this.now()) }
+  }
+
+  /** Down, waiting → Down, with the redial due at `redialAt`. */
+  private scheduleRedial(state: Extract<LinkState, { _tag: "Down" }>, redialAt: number): void {
+    this.state = { ...state, redialAt }
+  }
+
+  /** Connected → Finishing: everything was delivered after the source ended. */
+  private finish(state: Connected): void {
+    state.connection.finish()
+    this.disconnected()
+    this.state = { _tag: "Finishing", connection: state.connection, since: this.now() }
+  }
+
+  /** Any state → Closed: the link is done, or its session is closing. */
+  closed(): void {
+    const state = this.state
+    if (state._tag === "Closed") return
+    if (state._tag === "Connected") this.disconnected()
+    if (state._tag === "Connected" || state._tag === "Finishing") state.connection.close()
+    if ((state._tag === "Starting" || state._tag === "Down") && state.attempt !== undefined) {
+      state.attempt.connection.close()
+    }
+    this.state = { _tag: "Closed" }
+    this.wakeup.wake()
+  }
+
+  private down(failures: number, failure: LinkFailure): void {
+    this.counters.addDropped(this.buffer.abandonWrite())
+    this.failedSinceConnected = true
+    this.state = { _tag: "Down", since: this.now(), failures, failure, attempt: undefined, redialAt: undefined }
+    this.blamedSince = undefined
+    this.log(true, this.health.markDown(failure._tag === "DestinationTooSlow" ? "too slow" : "down", failure.reason, this.now()))
+    this.wakeup.wake()
+    this.flow.changed()
+  }
+
+  private disconnected(): void {
+    this.counters.connected = false
+    this.health.reportDisconnected()
+  }
+
+  private log(warning: boolean, text: string | undefined): void {
+    if (text !== undefined) (this.toLog ??= []).push({ warning, text })
+  }
+
+  // -------------------------------------------------------------------------
+  // The fiber: whatever takes time
 
   /**
-   * Watches a connection the writes go to until the source has ended and all
-   * was delivered; fails when the connection breaks, when the reader asks for a
-   * cut, or when one write (or, after the source ended, the rest) takes longer
-   * than `writeTimeout`. It wakes on those events, and otherwise at most once
-   * per `writeTimeout`: never per chunk.
-   */
-  private deliver(connection: Tcp.OutboundConnection): Effect.Effect<void, ConnectionLost | DestinationTooSlow> {
-    const buffer = this.buffer
-    const writeTimeout = this.options.config.writeTimeout
-    /** Once the source has ended, the destination has `writeTimeout` in all to take the rest. */
-    let flushDeadline: number | undefined
-    const settled = () =>
-      connection.failure() !== undefined || this.cutReason !== undefined || (buffer.ended && buffer.heldBytes === 0)
-    const check = Effect.suspend((): Effect.Effect<"done" | "watch", ConnectionLost | DestinationTooSlow> => {
-      const failure = connection.failure()
-      if (failure !== undefined) return Effect.fail(failure)
-      if (this.cutReason !== undefined) return Effect.fail(this.tooSlow(this.cutReason))
-      if (buffer.ended && buffer.heldBytes === 0) return Effect.succeed("done")
-      const now = this.now()
-      if (buffer.ended) flushDeadline ??= now + this.writeTimeoutMillis
-      if (flushDeadline !== undefined && now >= flushDeadline) {
-        return Effect.fail(
-          this.tooSlow(`it did not take the rest within ${Duration.format(writeTimeout)} of the source's end`)
-        )
-      }
-      if (this.writePending && this.writeStartedAt !== undefined && now - this.writeStartedAt >= this.writeTimeoutMillis) {
-        return Effect.fail(this.tooSlow(`a write did not complete within ${Duration.format(writeTimeout)}`))
-      }
-      return Effect.succeed("watch")
-    })
-    // No write the destination is pushing back on, and no end to time: wait for
-    // an event, with no timer at all. Writes the kernel takes at once (a
-    // destination that keeps up) never wake this fiber.
-    const idle = () => !this.writePending && !buffer.ended
-    const waitForActivity = buffer.changed.waitUntil(() => settled() || !idle())
-    const watch = Effect.suspend(() => {
-      if (idle()) return waitForActivity
-      const now = this.now()
-      let deadline = this.writeStartedAt === undefined || !this.writePending
-        ? Number.POSITIVE_INFINITY
-        : this.writeStartedAt + this.writeTimeoutMillis
-      if (flushDeadline !== undefined) deadline = Math.min(deadline, flushDeadline)
-      // A write that completes does not wake this: the next check looks at whatever write is in flight then.
-      return buffer.changed.waitUntil(settled).pipe(
-        Effect.timeoutOption(Duration.millis(Math.max(0, deadline - now))),
-        Effect.asVoid
-      )
-    })
-    return Effect.gen(this, function*() {
-      while ((yield* check) === "watch") yield* watch
-    })
-  }
-
-  private markDown(): Effect.Effect<void> {
-    return Effect.sync(() => {
-    if (this.mode === "connected") this.health.reportDisconnected()
-    this.connection = undefined
-    this.writeStartedAt = undefined
-    this.writePending = false
-    this.options.link.connected = false
-    this.options.link.addDropped(this.buffer.abandonWrite())
-    this.setMode("down")
-    })
-  }
-
-  private markConnected(connection: Tcp.OutboundConnection): Effect.Effect<void> {
-    return Effect.suspend(() => {
-      this.connectedAt = this.now()
-      this.options.link.connected = true
-      this.connection = connection
-      this.setMode("connected")
-      connection.onFailure(() => this.buffer.changed.notify())
-      this.writeQueued()
-      return this.health.reportUp()
-    }).pipe(Effect.uninterruptible)
-  }
-
-  /** Once the source has ended with nothing left to send, a connection would only be opened to be closed. */
-  private nothingToSend(): Effect.Effect<void> {
-    return this.buffer.changed.waitUntil(() => this.buffer.ended && this.buffer.queuedBytes === 0)
-  }
-
-  /** Connects, delivers until the source ends, then closes gracefully; fails if the connection fails. */
-  private connectAndDeliver(): Effect.Effect<void, ConnectionLost | DestinationTooSlow | ConnectError> {
-    return Effect.gen(this, function*() {
-    const connection = yield* Effect.raceFirst(
-      Effect.asSome(Tcp.connect(this.options.destination, this.options.config.connectTimeout)),
-      Effect.as(this.nothingToSend(), Option.none())
-    )
-    if (Option.isNone(connection)) return
-    yield* this.markConnected(connection.value)
-    yield* this.deliver(connection.value)
-    yield* connection.value.finish
-    }).pipe(Effect.scoped, Effect.ensuring(this.markDown()))
-  }
-
-  /**
-   * Dials, delivers and redials until the source has ended and this destination
-   * is done. Meant to be the whole of a forked fiber: it annotates that fiber's
-   * logs with the destination for good (no `annotateLogs` frame to restore
-   * them, which a long-lived fiber would hold for its whole life), so await it
-   * rather than join it.
+   * Runs the link until it is closed: after the source has ended and this
+   * destination is done, or when the session closes. Meant to be the whole of a
+   * forked fiber: it annotates that fiber's logs with the destination for good (no
+   * `annotateLogs` frame to restore them, which a long-lived fiber would hold for its
+   * whole life).
    */
   run(): Effect.Effect<void> {
-    const annotate = FiberRef.update(FiberRef.currentLogAnnotations, HashMap.set<string, unknown>("destination", this.health.name))
-    return Effect.zipRight(annotate, this.redialLoop())
+    const annotate = FiberRef.update(
+      FiberRef.currentLogAnnotations,
+      HashMap.set<string, unknown>("destination", this.health.name)
+    )
+    return Effect.zipRight(annotate, this.loop)
   }
 
-  private redialLoop(): Effect.Effect<void> {
-    return Effect.gen(this, function*() {
-    const buffer = this.buffer
-    let failures = 0
-    while (true) {
-      const outcome = yield* Effect.either(this.connectAndDeliver())
-      if (Either.isRight(outcome)) break
-      const error = outcome.left
-      // A connection that worked for a while and then broke is redialled at once.
-      // One that never came up, was cut for being too slow, or broke right away
-      // (a destination that accepts and closes) waits longer each time.
-      const now = yield* Clock.currentTimeMillis
-      const lastedAWhile = now - this.connectedAt >= Duration.toMillis(maxRedialDelay)
-      failures = error._tag === "ConnectionLost" && lastedAWhile ? 1 : failures + 1
-      if (error._tag === "DestinationTooSlow") this.onProbation = true
-      yield* this.options.link.reportDown(error)
-      yield* Effect.logDebug(`redialling: ${error.message}`)
-      // Once the source has ended, a destination that is down gets no new attempt.
-      if (buffer.ended) break
-      const delay = yield* (error._tag === "DestinationTooSlow"
-        ? tooSlowRedialDelay(this.options.config.writeTimeout)
-        : redialDelay(failures))
-      yield* Effect.raceFirst(Effect.sleep(delay), buffer.changed.waitUntil(() => buffer.ended))
-      if (buffer.ended) break
+  /**
+   * One look at the link, then the next: written as a chain of Effects rather
+   * than a generator, so a link waiting for something to happen holds one frame.
+   */
+  private readonly loop: Effect.Effect<void> = Effect.suspend(() => {
+    const lines = this.toLog
+    this.toLog = undefined
+    const next = this.look()
+    if (lines === undefined) return next
+    return Effect.zipRight(
+      Effect.forEach(lines, (line) => line.warning ? Effect.logWarning(line.text) : Effect.logInfo(line.text), {
+        discard: true
+      }),
+      next
+    )
+  })
+
+  private look(): Effect.Effect<void> {
+    const state = this.state
+    if (state._tag === "Closed") {
+      this.flow.forwarderDone()
+      return Effect.void
     }
-    this.options.link.addDropped(buffer.discardQueued())
+    if (state._tag === "Down" && state.attempt === undefined && state.redialAt === undefined) {
+      return Effect.zipRight(this.drawBackoff(state), this.loop)
+    }
+    const now = this.now()
+    const deadline = this.step(state, now)
+    return deadline === undefined ? this.loop : Effect.zipRight(this.wakeup.waitUntil(deadline, now), this.loop)
+  }
+
+  /** Does what is due in `state` at `now`; returns when to look again, or undefined to look again at once. */
+  private step(state: Exclude<LinkState, { _tag: "Closed" }>, now: number): number | undefined {
+    switch (state._tag) {
+      case "Down":
+        if (state.attempt === undefined) {
+          // Once the source has ended, a destination that is down gets no new attempt.
+          if (this.sourceEndedAt !== undefined) return this.giveUp()
+          if (state.redialAt === undefined || now >= state.redialAt) this.redial(state)
+          else return state.redialAt
+          return undefined
+        }
+        return this.stepAttempt(state, state.attempt, now)
+      case "Starting":
+        // Holding the source back is judged on a fresh look at every link, not on the last one.
+        this.flow.changed()
+        if (now >= Patience.stopsHoldingBackAt(this.blamedSince, this.patience)) {
+          this.stopHoldingBack(state)
+          return undefined
+        }
+        return this.stepAttempt(state, state.attempt, now)
+      case "Connected": {
+        const write = state.write
+        const pushedBackSince = write._tag === "InFlight" && write.pushedBack ? write.since : undefined
+        // A stall deadline, or the end of the grace, is judged on a fresh look at every link.
+        if (this.blamedSince !== undefined || pushedBackSince !== undefined) this.flow.changed()
+        if (this.state !== state) return undefined
+        const graceEnd = pushedBackSince === undefined ? Number.POSITIVE_INFINITY : pushedBackSince + Patience.pushBackGraceMillis
+        const verdict = Patience.connectedVerdict({
+          now,
+          writeTimeoutMillis: this.settings.writeTimeoutMillis,
+          patience: this.patience,
+          sourceEndedAt: this.sourceEndedAt,
+          heldBytes: this.buffer.heldBytes,
+          pushedBackSince,
+          blamedSince: this.blamedSince
+        })
+        if (verdict._tag === "WaitUntil") return now < graceEnd ? Math.min(verdict.deadline, graceEnd) : verdict.deadline
+        if (verdict._tag === "Done") this.finish(state)
+        else this.cut(state, verdict.reason)
+        return undefined
+      }
+      case "Finishing": {
+        const closeAt = state.since + lingerMillis
+        if (now < closeAt) return closeAt
+        this.closed()
+        return undefined
+      }
+    }
+  }
+
+  private stepAttempt(
+    state: Extract<LinkState, { _tag: "Starting" | "Down" }>,
+    attempt: Attempt,
+    now: number
+  ): number | undefined {
+    const verdict = Patience.dialVerdict({
+      now,
+      startedAt: attempt.since,
+      connectTimeoutMillis: this.settings.connectTimeoutMillis,
+      nothingToSend: this.sourceEndedAt !== undefined && this.buffer.heldBytes === 0,
+      blamedSince: state._tag === "Starting" ? this.blamedSince : undefined,
+      patience: this.patience
     })
+    if (verdict._tag === "WaitUntil") return verdict.deadline
+    if (verdict._tag === "Done") return this.giveUp()
+    this.attemptFailed(state, verdict.reason)
+    return undefined
+  }
+
+  /** The source has ended and there is nothing this destination can still be given: drop what is held, close. */
+  private giveUp(): undefined {
+    this.counters.addDropped(this.buffer.discardQueued())
+    this.closed()
+    return undefined
+  }
+
+  private drawBackoff(state: Extract<LinkState, { _tag: "Down" }>): Effect.Effect<void> {
+    const failure = state.failure
+    const delay = failure?._tag === "DestinationTooSlow"
+      ? tooSlowRedialDelay(Duration.millis(this.settings.writeTimeoutMillis))
+      : failure === undefined
+      ? Effect.succeed(Duration.zero)
+      : redialDelay(state.failures)
+    const drawn = Effect.map(delay, (delay) => {
+      if (this.state === state) this.scheduleRedial(state, this.now() + Duration.toMillis(delay))
+    })
+    return failure === undefined
+      ? drawn
+      : Effect.zipRight(Effect.logDebug(`redialling: ${describeFailure(failure, this.health.name)}`), drawn)
   }
 }

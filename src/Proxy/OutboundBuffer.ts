@@ -1,5 +1,3 @@
-import { Condition } from "./Condition.js"
-
 // Stands in for evicted chunks until the queue is compacted, so their memory is freed at once.
 const released = new Uint8Array(0)
 
@@ -9,10 +7,12 @@ const smallChunk = 4 * 1024
 const blockSize = 16 * 1024
 
 /**
- * The bytes of one source held for one destination, bounded by `capacity`:
- * queued (not yet handed to the socket) plus in flight (handed over, write not
- * yet complete). Large chunks are kept as they are and split with `subarray`;
- * small ones are copied into blocks. Every change notifies `changed`.
+ * The bytes of one source held for one destination: queued (not yet handed to
+ * the socket) plus in flight (handed over, write not yet complete). `capacity`
+ * is the bound the forwarder keeps it to: it appends a whole chunk while it holds
+ * the source back (so one socket read at most goes past it), and evicts the
+ * oldest bytes when its destination is down. Large chunks are kept as they are
+ * and split with `subarray`; small ones are copied into blocks.
  */
 export class OutboundBuffer {
   // A queue with a moving head: evicting the oldest of many chunks must not be O(n).
@@ -22,8 +22,6 @@ export class OutboundBuffer {
   private block: { readonly bytes: Uint8Array; used: number } | undefined
   private queuedBytesValue = 0
   private inFlightBytesValue = 0
-  private endedValue = false
-  readonly changed = new Condition()
 
   constructor(readonly capacity: number) {}
 
@@ -43,20 +41,14 @@ export class OutboundBuffer {
     return Math.max(0, this.capacity - this.heldBytes)
   }
 
-  /** True once the source has ended: nothing more will be appended. */
-  get ended(): boolean {
-    return this.endedValue
+  /** True once it holds `capacity` bytes or more. */
+  get full(): boolean {
+    return this.heldBytes >= this.capacity
   }
 
-  /** Appends as much of `chunk` as fits; returns the rest (empty when it all fit). */
-  appendWithinRoom(chunk: Uint8Array): Uint8Array {
-    const fits = Math.min(this.room, chunk.length)
-    if (fits === chunk.length) {
-      this.push(chunk)
-      return released
-    }
-    if (fits > 0) this.push(chunk.subarray(0, fits))
-    return chunk.subarray(fits)
+  /** Appends all of `chunk`, whatever it holds already. */
+  append(chunk: Uint8Array): void {
+    if (chunk.length > 0) this.push(chunk)
   }
 
   /**
@@ -94,7 +86,6 @@ export class OutboundBuffer {
       this.head = 0
     }
     if (kept.length > 0) this.push(kept)
-    else this.changed.notify()
     return evicted
   }
 
@@ -120,7 +111,6 @@ export class OutboundBuffer {
       this.chunks = this.chunks.slice(this.head)
       this.head = 0
     }
-    this.changed.notify()
     return taken
   }
 
@@ -138,13 +128,7 @@ export class OutboundBuffer {
   discardQueued(): number {
     const dropped = this.queuedBytesValue
     this.resetQueue()
-    this.changed.notify()
     return dropped
-  }
-
-  end(): void {
-    this.endedValue = true
-    this.changed.notify()
   }
 
   private push(chunk: Uint8Array): void {
@@ -155,7 +139,6 @@ export class OutboundBuffer {
       this.chunks.push(chunk)
     }
     this.queuedBytesValue += chunk.length
-    this.changed.notify()
   }
 
   /** Stops filling the current block; a mostly empty one is shrunk, so it does not hold 16 KiB for a few bytes. */
@@ -190,7 +173,6 @@ export class OutboundBuffer {
   private clearInFlight(): number {
     const bytes = this.inFlightBytesValue
     this.inFlightBytesValue = 0
-    this.changed.notify()
     return bytes
   }
 }

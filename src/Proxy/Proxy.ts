@@ -1,4 +1,5 @@
 import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as FiberSet from "effect/FiberSet"
 import * as Layer from "effect/Layer"
@@ -14,6 +15,7 @@ import { Admission } from "./Admission.js"
 import { AllowList } from "./Cidr.js"
 import { describeSettings } from "./EffectiveSettings.js"
 import { FiberCounter } from "./FiberCounter.js"
+import { IdleWatch } from "./IdleWatch.js"
 import { acceptLoop } from "./Listener.js"
 import { registerProxy } from "./ProxyMetrics.js"
 import { Readiness } from "./Readiness.js"
@@ -44,6 +46,7 @@ export const make = (config: ProxyConfig): Effect.Effect<ProxyService, ListenErr
       config.destinations.map((destination) => new DestinationHealth(formatEndpoint(destination)))
     )
     const drain = new Drain()
+    const idle = new IdleWatch(Duration.toMillis(config.idleTimeout))
     const readiness = new Readiness()
     const fibers = new FiberCounter()
     yield* registerProxy(counters, fibers)
@@ -83,7 +86,8 @@ export const make = (config: ProxyConfig): Effect.Effect<ProxyService, ListenErr
         }
       })
     )
-    const context = { config, counters, drain }
+    const context = { config, counters, drain, idle }
+    yield* Effect.forkScoped(idle.run)
     // Every fiber of the proxy's data path descends from the accept loop, so this counts them all.
     yield* Effect.supervised(Effect.forkScoped(acceptLoop(listener, sessions, context, admission)), fibers)
     const address = listener.address

@@ -103,7 +103,7 @@ export const refreshMetrics: Effect.Effect<void> = Effect.suspend(() => {
     fibers += feed.fibers.active
     for (const connection of feed.counters.open.values()) {
       for (const link of connection.links) {
-        buffered.set(link.health.name, (buffered.get(link.health.name) ?? 0) + link.buffer.heldBytes)
+        buffered.set(link.health.name, (buffered.get(link.health.name) ?? 0) + link.buffered)
       }
     }
     updates.push(...feed.counterUpdates())

@@ -1,10 +1,12 @@
-import { Cause, Clock, Duration, Effect, Fiber, FiberRef, HashMap } from "effect"
+import { Clock, Deferred, Duration, Effect, Exit, FiberRef, FiberSet, HashMap } from "effect"
+import type { Scope } from "effect"
 import type * as net from "node:net"
 import type { ProxyConfig } from "./Config.js"
-import type { Drain } from "./Drain.js"
+import type { Drain, Drainable } from "./Drain.js"
 import type { ConnectionLost } from "./Errors.js"
+import type { Flow } from "./Forwarder.js"
 import { Forwarder } from "./Forwarder.js"
-import { Condition } from "./Condition.js"
+import type { IdleWatch, Watched } from "./IdleWatch.js"
 import { ConnectionCounters } from "./Stats.js"
 import type { ProxyCounters } from "./Stats.js"
 import * as Tcp from "./Tcp.js"
@@ -14,194 +16,152 @@ export interface SessionContext {
   readonly config: ProxyConfig
   readonly counters: ProxyCounters
   readonly drain: Drain
+  readonly idle: IdleWatch
 }
 
 /**
- * Hands what a source sends to every forwarder, in order, straight from the
- * socket's data event: when every forwarder takes a chunk at once (the usual
- * case), no fiber runs at all. When one of them is full, the source is paused
- * and the chunks read meanwhile wait here (at most one socket read, as reading
- * stops at once), until the reader fiber has waited for room (`waitForRoom`,
- * which bounds how long each destination may hold the source back).
+ * One accepted connection: the source, whose chunks go straight from the
+ * socket's data event to every forwarder, in order (no fiber runs per chunk), and
+ * one forwarder per destination, whose fibers live in the session's FiberSet.
+ *
+ * It pauses the source while it waits for a forwarder: one whose write the kernel
+ * pushed back, with more queued, for a moment (as plain Node would, so the kernel
+ * gathers full reads while the destinations catch up), or one whose buffer is full.
+ * The buffers take what comes while a destination lags past that moment, and all
+ * that a destination that is down or connecting must not miss. After every change
+ * it looks at every forwarder and keeps their stall clocks (see `Patience`).
  */
-class Fanout {
-  /** Chunks not yet taken by every forwarder; the first is being handed over. */
-  private readonly waiting: Array<Uint8Array> = []
-  /** For the first waiting chunk: what each forwarder has yet to take of it. */
-  private readonly rests: Array<Uint8Array>
-  private endedValue = false
-  failure: ConnectionLost | undefined = undefined
+class Session implements Flow, Watched, Drainable {
+  readonly forwarders: Array<Forwarder> = []
+  readonly counters: ConnectionCounters
+  private readonly source: Tcp.InboundConnection
+  private paused = false
+  private ended = false
+  private failure: ConnectionLost | undefined = undefined
+  private idled = false
   lastActivity: number
-  readonly changed = new Condition()
-  /** Pauses the source; set once the source is open. */
-  pause: () => void = () => {}
+  private open = 0
 
   constructor(
-    private readonly forwarders: ReadonlyArray<Forwarder>,
-    private readonly counters: ConnectionCounters,
-    private readonly clock: Clock.Clock
+    socket: net.Socket,
+    readonly id: number,
+    readonly openedAt: number,
+    private readonly context: SessionContext,
+    private readonly clock: Clock.Clock,
+    /** The deferred `FiberSet.join` waits on: completed once the source has ended and every forwarder is done. */
+    private readonly done: Deferred.Deferred<void, unknown>
   ) {
-    this.rests = forwarders.map(() => new Uint8Array(0))
-    this.lastActivity = clock.unsafeCurrentTimeMillis()
-  }
-
-  /** True while a forwarder holds the source back. */
-  get blocked(): boolean {
-    return this.waiting.length > 0
-  }
-
-  /** True once the source has sent its last byte (EOF, error or close). */
-  get ended(): boolean {
-    return this.endedValue
+    const { config, counters } = context
+    this.lastActivity = openedAt
+    const settings = {
+      bufferBytes: config.bufferBytes,
+      writeTimeoutMillis: Duration.toMillis(config.writeTimeout),
+      connectTimeoutMillis: Duration.toMillis(config.connectTimeout)
+    }
+    // Every forwarder exists, and dials, before the first byte is read, so none misses any.
+    config.destinations.forEach((destination, index) => {
+      this.forwarders.push(new Forwarder(destination, counters.destinations[index]!, settings, clock, this))
+    })
+    this.open = this.forwarders.length
+    this.counters = new ConnectionCounters(id, Tcp.peerOf(socket), openedAt, this.forwarders.map((f) => f.counters), counters)
+    counters.open.set(id, this.counters)
+    this.source = Tcp.inbound(socket, this)
+    context.drain.add(this)
+    context.idle.watch(this)
   }
 
   readonly onData = (chunk: Uint8Array): void => {
     if (chunk.length === 0) return
     this.lastActivity = this.clock.unsafeCurrentTimeMillis()
     this.counters.addReceived(chunk.length)
-    if (this.waiting.length > 0) {
-      this.waiting.push(chunk)
-      return
-    }
-    if (this.spread(chunk)) {
-      for (const forwarder of this.forwarders) forwarder.caughtUp()
-      return
-    }
-    this.waiting.push(chunk)
-    this.pause()
-    this.changed.notify()
+    for (const forwarder of this.forwarders) forwarder.offer(chunk)
+    this.changed()
   }
 
-  readonly onEnd = (failure: ConnectionLost | undefined): void => {
+  onEnd(failure: ConnectionLost | undefined): void {
     this.failure = failure
-    this.endedValue = true
-    this.changed.notify()
+    this.ended = true
+    const now = this.clock.unsafeCurrentTimeMillis()
+    for (const forwarder of this.forwarders) forwarder.sourceEnded(now)
+    this.finishIfDone()
   }
 
-  /** Offers `chunk` to every forwarder; false if one of them could not take all of it (see `rests`). */
-  private spread(chunk: Uint8Array): boolean {
-    let taken = true
-    for (let i = 0; i < this.forwarders.length; i++) {
-      const rest = this.forwarders[i]!.offer(chunk)
-      this.rests[i] = rest
-      if (rest.length > 0) taken = false
-    }
-    return taken
+  /** Drain: shutdown closes the source; the session flushes as on EOF. */
+  close(): void {
+    this.source.close()
   }
 
-  /**
-   * Waits for room in each forwarder that could not take the first waiting
-   * chunk, then hands over what it can; returns once nothing waits (the caller
-   * resumes the source).
-   */
-  readonly catchUp: Effect.Effect<void> = Effect.suspend(() => this.catchUpStep()).pipe(
-    Effect.repeat({ until: () => this.waiting.length === 0 })
-  )
-
-  private catchUpStep(): Effect.Effect<void> {
-    this.assignBlame()
-    return Effect.forEach(
-      this.forwarders,
-      (forwarder, i) =>
-        Effect.suspend(() => {
-          if (this.rests[i]!.length === 0) return Effect.void
-          return Effect.map(forwarder.waitForRoom(), () => {
-            this.rests[i] = forwarder.offer(this.rests[i]!)
-          })
-        }),
-      { discard: true }
-    ).pipe(Effect.map(() => this.handOverWaiting()))
+  closeIdle(): void {
+    this.idled = true
+    this.source.close()
   }
 
-  /**
-   * Decides whose stall clock runs while the source is held back. Only a destination
-   * that holds it back while another one is hungry (connected, no write waiting on
-   * the kernel) slows anyone down. When no other one is hungry, the source is simply
-   * faster than all of them (a bulk sender, or a single destination) and none is
-   * blamed; a hungry destination while another holds the source back is keeping up,
-   * and its stretch ends. Without this, destinations of equal speed behind a fast
-   * source took turns being full and were cut one after the other, losing data for
-   * nothing. A destination that takes nothing at all is still cut: its wait for room
-   * runs out (`waitForRoom`), and so does its write (`--write-timeout`).
-   */
-  private assignBlame(): void {
+  written(): void {
+    if (this.paused) this.changed()
+  }
+
+  /** Looks at every forwarder: who holds the source back, who is blamed for it; pauses or resumes the source. */
+  changed(): void {
+    const forwarders = this.forwarders
+    const now = this.clock.unsafeCurrentTimeMillis()
+    let waitedFor = 0
     let hungry = 0
-    let anyFull = false
-    for (let i = 0; i < this.forwarders.length; i++) {
-      if (this.rests[i]!.length > 0) anyFull = true
-      else if (this.forwarders[i]!.hungry) hungry++
+    for (const forwarder of forwarders) {
+      const role = forwarder.role(now)
+      if (role === "holding" || role === "busy") waitedFor++
+      else if (role === "hungry") hungry++
     }
-    if (!anyFull) return
-    for (let i = 0; i < this.forwarders.length; i++) {
-      const forwarder = this.forwarders[i]!
-      if (this.rests[i]!.length > 0) {
-        if (hungry === 0) forwarder.excuse()
-      } else if (forwarder.hungry) {
-        forwarder.keepsUp()
-      }
+    for (const forwarder of forwarders) {
+      const role = forwarder.role(now)
+      forwarder.judge(role, hungry - (role === "hungry" ? 1 : 0) > 0, waitedFor > 0, now)
     }
+    const pause = waitedFor > 0 && !this.ended
+    if (pause === this.paused) return
+    this.paused = pause
+    if (pause) this.source.pause()
+    else this.source.resume()
   }
 
-  /** Hands over the waiting chunks for as long as every forwarder takes them. */
-  private handOverWaiting(): void {
-    if (this.rests.some((rest) => rest.length > 0)) return
-    let next = 1
-    while (next < this.waiting.length) {
-      if (!this.spread(this.waiting[next]!)) break
-      next++
-    }
-    this.waiting.splice(0, next)
-    if (this.waiting.length === 0) for (const forwarder of this.forwarders) forwarder.caughtUp()
+  forwarderDone(): void {
+    this.open--
+    this.finishIfDone()
   }
-}
 
-/**
- * Reads the source through `fanout` until it ends (EOF, error, idle timeout or
- * shutdown, the last two by closing the source), then ends every forwarder so
- * each flushes and closes. Returns why the source ended, for the log.
- */
-const readSource = (
-  source: Tcp.InboundStream,
-  fanout: Fanout,
-  forwarders: ReadonlyArray<Forwarder>,
-  context: SessionContext
-): Effect.Effect<string> =>
-  Effect.gen(function*() {
-    const idleTimeout = context.config.idleTimeout
-    const idleMillis = Duration.toMillis(idleTimeout)
-    let idled = false
-    // One timer per source, not one per read: reads are the hot path.
-    const watchIdle = Effect.gen(function*() {
-      while (true) {
-        const silentFor = (yield* Clock.currentTimeMillis) - fanout.lastActivity
-        if (silentFor >= idleMillis) {
-          idled = true
-          return yield* source.close
-        }
-        yield* Effect.sleep(Duration.millis(idleMillis - silentFor))
-      }
+  private finishIfDone(): void {
+    if (this.ended && this.open === 0) Deferred.unsafeDone(this.done, Exit.void)
+  }
+
+  /** Closes everything the session holds: the source, every destination connection; forgets it. */
+  release(): Effect.Effect<void> {
+    return Effect.suspend(() => {
+      this.source.close()
+      for (const forwarder of this.forwarders) forwarder.closed()
+      this.context.drain.remove(this)
+      this.context.idle.unwatch(this)
+      return this.context.counters.release(this.counters)
     })
-    const watchdog = idleMillis > 0 ? yield* Effect.fork(watchIdle) : undefined
-    while (true) {
-      yield* fanout.changed.waitUntil(() => fanout.blocked || fanout.ended)
-      if (fanout.blocked) {
-        yield* fanout.catchUp
-        source.resume()
-        continue
-      }
-      break
-    }
-    if (watchdog !== undefined) yield* Fiber.interrupt(watchdog)
-    yield* source.close
-    for (const forwarder of forwarders) forwarder.end()
-    return fanout.failure !== undefined
-      ? `source failed: ${fanout.failure.reason}`
-      : idled
-      ? `source idle for ${Duration.format(idleTimeout)}`
-      : context.drain.draining
+  }
+
+  logClosed(): Effect.Effect<void> {
+    return Effect.flatMap(Clock.currentTimeMillis, (closedAt) => {
+      const counters = this.counters
+      const lasted = closedAt - this.openedAt
+      return Effect.logInfo(
+        `connection closed (${this.endReason()}) after ${Duration.format(Duration.millis(lasted))}: ${summary(counters)}`
+      ).pipe(Effect.annotateLogs({ bytesIn: counters.bytesReceived, durationMs: lasted, links: counters.linkTotals() }))
+    })
+  }
+
+  private endReason(): string {
+    return this.failure !== undefined
+      ? `source failed: ${this.failure.reason}`
+      : this.idled
+      ? `source idle for ${Duration.format(this.context.config.idleTimeout)}`
+      : this.context.drain.draining
       ? "proxy shutting down"
       : "source closed the connection"
-  })
+  }
+}
 
 const summary = (counters: ConnectionCounters): string =>
   [
@@ -211,62 +171,43 @@ const summary = (counters: ConnectionCounters): string =>
     )
   ].join("; ")
 
+/** Opens the session in `scope`: its forwarders dialling, its source read, its fibers in `fibers`. */
+const openSession = (
+  socket: net.Socket,
+  context: SessionContext,
+  fibers: FiberSet.FiberSet<void, never>
+): Effect.Effect<Session, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const id = ++context.counters.acceptedConnections
+    yield* FiberRef.update(FiberRef.currentLogAnnotations, (annotations) =>
+      annotations.pipe(
+        HashMap.set<string, unknown>("connection", id),
+        HashMap.set<string, unknown>("peer", Tcp.peerOf(socket))
+      ))
+    const clock = yield* Effect.clock
+    // The set's `join` waits on its deferred, which the set completes with the first
+    // failure of a fiber in it; the session completes it once all is done.
+    const session = yield* Effect.acquireRelease(
+      Effect.sync(() => new Session(socket, id, clock.unsafeCurrentTimeMillis(), context, clock, fibers.deferred)),
+      (session) => session.release()
+    )
+    yield* Effect.logInfo("connection opened")
+    for (const forwarder of session.forwarders) yield* FiberSet.run(fibers, forwarder.run())
+    return session
+  })
+
 /**
- * One accepted connection: the source reader and one forwarder per destination,
- * all in this session's scope. When the scope closes, for whatever reason, every
- * fiber is interrupted and every socket of the connection is closed. Meant to be
- * the whole of a forked fiber (the listener runs each in its own): it annotates
- * that fiber's logs for good rather than through an `annotateLogs` frame the
- * session would hold for its whole life.
+ * One accepted connection, from accept to close. The session waits on its
+ * FiberSet: it ends when the source has ended and every forwarder is done, or
+ * with the first defect of any fiber in it (which the listener logs). Either way
+ * its scope then closes, which interrupts every fiber in the set and closes every
+ * socket of the connection. Meant to be the whole of a forked fiber (the listener
+ * runs each in its own): it annotates that fiber's logs for good rather than
+ * through an `annotateLogs` frame the session would hold for its whole life.
  */
 export const runSession = (socket: net.Socket, context: SessionContext): Effect.Effect<void> =>
-  Effect.suspend(() => {
-    const { config, counters: proxyCounters } = context
-    const id = ++proxyCounters.acceptedConnections
-    const peer = Tcp.peerOf(socket)
-    return Effect.gen(function*() {
-      yield* FiberRef.update(FiberRef.currentLogAnnotations, (annotations) =>
-        annotations.pipe(HashMap.set<string, unknown>("connection", id), HashMap.set<string, unknown>("peer", peer)))
-      const openedAt = yield* Clock.currentTimeMillis
-      const counters = new ConnectionCounters(
-        id,
-        peer,
-        openedAt,
-        proxyCounters.destinations,
-        config.bufferBytes,
-        proxyCounters
-      )
-      proxyCounters.open.set(id, counters)
-      yield* Effect.addFinalizer(() => proxyCounters.release(counters))
-
-      const clock = yield* Effect.clock
-      const forwarders = config.destinations.map((destination, index) =>
-        new Forwarder({ destination, config, link: counters.links[index]!, clock })
-      )
-      const fanout = new Fanout(forwarders, counters, clock)
-      const source = yield* Tcp.inboundStream(socket, fanout)
-      fanout.pause = source.pause
-      yield* context.drain.register(source.close)
-      yield* Effect.logInfo("connection opened")
-      // A forwarder that dies of a defect (a bug) takes its whole connection down, as a
-      // defect anywhere must: the session is interrupted, and its scope closes every
-      // socket and sibling. Otherwise the source would wait for that forwarder forever.
-      const session = yield* Effect.withFiberRuntime<Fiber.Fiber<unknown, unknown>>((fiber) => Effect.succeed(fiber))
-      const endSessionOnDefect = (cause: Cause.Cause<never>) =>
-        Cause.isInterruptedOnly(cause)
-          ? Effect.void
-          : Effect.logError("connection ended by an unexpected error", cause).pipe(
-            Effect.zipRight(Fiber.interruptFork(session))
-          )
-      // Every forwarder exists before the first byte is read, so none misses any.
-      const running = yield* Effect.forEach(forwarders, (forwarder) =>
-        Effect.fork(forwarder.run().pipe(Effect.onError(endSessionOnDefect))))
-      const reason = yield* readSource(source, fanout, forwarders, context)
-      // Awaited, not joined: a forwarder's log annotations must not become the session's.
-      yield* Fiber.awaitAll(running)
-      const closedAt = yield* Clock.currentTimeMillis
-      yield* Effect.logInfo(`connection closed (${reason}) after ${Duration.format(Duration.millis(closedAt - openedAt))}: ${summary(counters)}`).pipe(
-        Effect.annotateLogs({ bytesIn: counters.bytesReceived, durationMs: closedAt - openedAt, links: counters.linkTotals() })
-      )
-    }).pipe(Effect.scoped)
-  })
+  Effect.scoped(
+    Effect.flatMap(FiberSet.make<void, never>(), (fibers) =>
+      Effect.flatMap(openSession(socket, context, fibers), (session) =>
+        Effect.zipRight(FiberSet.join(fibers), session.logClosed())))
+  )

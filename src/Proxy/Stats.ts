@@ -1,7 +1,6 @@
 import { Clock, Effect, Metric } from "effect"
 import type { DestinationHealth, DestinationState } from "./DestinationHealth.js"
 import { sessionDurationSeconds } from "./MetricNames.js"
-import { OutboundBuffer } from "./OutboundBuffer.js"
 
 /** One destination of one source connection. */
 export interface LinkStats {
@@ -47,43 +46,14 @@ export interface ProxyStats {
   readonly destinations: ReadonlyArray<DestinationStats>
 }
 
-/** Why a link's connection attempt or connection ended, as the forwarder saw it. */
-export interface LinkFailure {
-  readonly _tag: "ConnectError" | "ConnectionLost" | "DestinationTooSlow"
-  readonly reason: string
-}
-
-/** Live counters of one destination of one connection; also feeds the destination's totals. */
+/** Live counters of one destination of one connection; each also counts into the destination's totals. */
 export class LinkCounters {
   delivered = 0
   dropped = 0
-  private isConnected = false
-  /** A failure was reported and no connection came up since: the next one is a reconnect. */
-  private failedSinceConnected = false
+  /** Whether the link has a connection its writes go to; the forwarder sets it. */
+  connected = false
 
-  constructor(readonly health: DestinationHealth, readonly buffer: OutboundBuffer) {}
-
-  get connected(): boolean {
-    return this.isConnected
-  }
-
-  set connected(connected: boolean) {
-    if (connected && !this.isConnected && this.failedSinceConnected) {
-      this.failedSinceConnected = false
-      this.health.reconnects++
-    }
-    this.isConnected = connected
-  }
-
-  /** Counts the failure by kind, then lets the destination decide what to log. */
-  reportDown(failure: LinkFailure): Effect.Effect<void> {
-    return Effect.suspend(() => {
-      this.failedSinceConnected = true
-      if (failure._tag === "ConnectError") this.health.connectFailures++
-      if (failure._tag === "DestinationTooSlow") this.health.writeStallsCut++
-      return this.health.reportDown(failure._tag === "DestinationTooSlow" ? "too slow" : "down", failure.reason)
-    })
-  }
+  constructor(readonly health: DestinationHealth, private readonly held: { readonly heldBytes: number }) {}
 
   addDelivered(bytes: number): void {
     this.delivered += bytes
@@ -95,13 +65,18 @@ export class LinkCounters {
     this.health.dropped += bytes
   }
 
+  /** Bytes held for the destination right now: queued plus in flight. */
+  get buffered(): number {
+    return this.held.heldBytes
+  }
+
   snapshot(): LinkStats {
     return {
       destination: this.health.name,
       connected: this.connected,
       delivered: this.delivered,
       dropped: this.dropped,
-      buffered: this.buffer.heldBytes
+      buffered: this.buffered
     }
   }
 }
@@ -109,18 +84,14 @@ export class LinkCounters {
 /** Live counters of one source connection. */
 export class ConnectionCounters {
   bytesReceived = 0
-  readonly links: ReadonlyArray<LinkCounters>
 
   constructor(
     readonly id: number,
     readonly peer: string,
     readonly openedAt: number,
-    destinations: ReadonlyArray<DestinationHealth>,
-    bufferBytes: number,
+    readonly links: ReadonlyArray<LinkCounters>,
     private readonly totals: ProxyCounters
-  ) {
-    this.links = destinations.map((health) => new LinkCounters(health, new OutboundBuffer(bufferBytes)))
-  }
+  ) {}
 
   addReceived(bytes: number): void {
     this.bytesReceived += bytes
@@ -133,7 +104,7 @@ export class ConnectionCounters {
       destination: link.health.name,
       delivered: link.delivered,
       dropped: link.dropped,
-      buffered: link.buffer.heldBytes
+      buffered: link.buffered
     }))
   }
 

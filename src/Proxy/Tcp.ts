@@ -1,10 +1,13 @@
 /**
- * All socket I/O of socket-proxy lives here, over `node:net`, so the rest of the
- * code sees only Effects: a listener whose sockets are closed with its scope,
- * inbound connections read with backpressure, and outbound connections written
- * one batch at a time. (A move to a pull-based socket API touches this file only.)
+ * All socket I/O of socket-proxy lives here, over `node:net`, one API per
+ * direction: a listener whose sockets are closed with its scope; inbound
+ * connections that hand each chunk to a callback as it arrives, with pause and
+ * resume for backpressure; outbound connections written one corked batch at a
+ * time, whose events are callbacks too. The bytes go through callbacks because
+ * this is the hot path; `connect` wraps an outbound connection as a scoped
+ * Effect for the fakes and the tests.
  */
-import { Chunk, Deferred, Duration, Effect, Exit, Mailbox, Queue, Scope } from "effect"
+import { Deferred, Duration, Effect, Queue, Scope } from "effect"
 import * as dns from "node:dns"
 import * as net from "node:net"
 import type { Endpoint, ListenAddress } from "./Endpoint.js"
@@ -15,9 +18,6 @@ import { trackOwnConnection } from "./OwnConnections.js"
 /** Idle time before the first keep-alive probe; Node then probes every 1 s, 10 times. */
 export const keepAliveInitialDelay = Duration.seconds(15)
 
-/** Received-but-unread bytes per inbound socket before it is paused. */
-const readHighWaterMark = 256 * 1024
-
 /**
  * Connections the kernel may hold for us before we accept them. Node's default
  * (511) is too small for thousands of sources reconnecting at once after a
@@ -26,7 +26,7 @@ const readHighWaterMark = 256 * 1024
 const listenBacklog = 4096
 
 /** How long a finished outbound connection waits for the peer's FIN before it is closed. */
-const lingerAfterEnd = Duration.millis(500)
+export const lingerAfterEnd = Duration.millis(500)
 
 const socketOptions = {
   noDelay: true,
@@ -188,185 +188,227 @@ export const listen = (address: ListenAddress): Effect.Effect<TcpListener, Liste
 
 // ---------------------------------------------------------------------------
 // Inbound connections (sources)
+//
+// Sockets are wrapped in small classes whose listeners are module-level functions
+// (the socket is `this`): thousands of connections, so no closures per socket.
 
-export interface InboundConnection {
-  readonly peer: string
-  readonly socket: net.Socket
-  /**
-   * Waits for received data. `done` is true once the peer has sent EOF (the
-   * chunks are then the last ones). Fails when the socket breaks, but only
-   * after everything received before the failure has been read.
-   */
-  readonly read: Effect.Effect<readonly [chunks: ReadonlyArray<Uint8Array>, done: boolean], ConnectionLost>
-  /** Stops reading and closes the socket; safe to repeat. */
-  readonly close: Effect.Effect<void>
-}
-
-/** Starts reading an accepted socket; the scope closes it. */
-export const inbound = (socket: net.Socket): Effect.Effect<InboundConnection, never, Scope.Scope> =>
-  Effect.gen(function*() {
-    const peer = peerOf(socket)
-    const close = Effect.sync(() => {
-      socket.destroy()
-    })
-    yield* Effect.addFinalizer(() => close)
-    const received = yield* Mailbox.make<Uint8Array, ConnectionLost>()
-    let unread = 0
-    socket.on("data", (chunk: Buffer) => {
-      unread += chunk.length
-      received.unsafeOffer(chunk)
-      // Backpressure: let the kernel hold the rest until the proxy catches up.
-      if (unread >= readHighWaterMark) socket.pause()
-    })
-    socket.on("end", () => received.unsafeDone(Exit.void))
-    socket.on("error", (error) =>
-      received.unsafeDone(Exit.fail(new ConnectionLost({ peer, reason: describeSocketError(error) }))))
-    socket.on("close", () => received.unsafeDone(Exit.void))
-    if (socket.destroyed) received.unsafeDone(Exit.void)
-    socket.resume()
-    const read = Effect.map(received.takeAll, ([chunks, done]) => {
-      const list = Chunk.toReadonlyArray(chunks)
-      for (const chunk of list) unread -= chunk.length
-      if (unread < readHighWaterMark && socket.isPaused() && !socket.destroyed) socket.resume()
-      return [list, done] as const
-    })
-    return { peer, socket, read, close }
-  })
-
-/** What a source's socket reports to whoever reads it with `inboundStream`. */
+/** What an inbound socket reports to whoever reads it. */
 export interface InboundHandlers {
-  /** Called for every chunk received, in order, synchronously from the socket's event. */
+  /** Every chunk received, in order, synchronously from the socket's event. */
   readonly onData: (chunk: Uint8Array) => void
   /**
    * Called once, after the last `onData`: on EOF or close with no failure, or
    * with the failure of a socket that broke (everything received before it was
    * passed to `onData` first).
    */
-  readonly onEnd: (failure: ConnectionLost | undefined) => void
+  onEnd(failure: ConnectionLost | undefined): void
 }
 
-export interface InboundStream {
-  readonly peer: string
-  readonly socket: net.Socket
+const wrapper = Symbol("socket-proxy/connection")
+type Wrapped<A> = net.Socket & { [wrapper]?: A }
+
+export class InboundConnection {
+  private ended = false
+
+  constructor(readonly socket: net.Socket, readonly peer: string, private readonly handlers: InboundHandlers) {}
+
   /** Stops taking data from the kernel (backpressure), until `resume`. */
-  readonly pause: () => void
-  readonly resume: () => void
+  pause(): void {
+    this.socket.pause()
+  }
+
+  resume(): void {
+    if (!this.socket.destroyed) this.socket.resume()
+  }
+
   /** Stops reading and closes the socket; safe to repeat. */
-  readonly close: Effect.Effect<void>
+  close(): void {
+    this.socket.destroy()
+  }
+
+  /** @internal */
+  end(failure: ConnectionLost | undefined): void {
+    if (this.ended) return
+    this.ended = true
+    this.handlers.onEnd(failure)
+  }
+}
+
+function inboundOf(socket: net.Socket): InboundConnection {
+  return (socket as Wrapped<InboundConnection>)[wrapper]!
+}
+function onInboundEnd(this: net.Socket): void {
+  inboundOf(this).end(undefined)
+}
+function onInboundError(this: net.Socket, error: Error): void {
+  const connection = inboundOf(this)
+  connection.end(new ConnectionLost({ peer: connection.peer, reason: describeSocketError(error) }))
 }
 
 /**
  * Starts reading an accepted socket, handing each chunk to `handlers` as it
- * arrives: no queue and no fiber between the socket and the reader, because
- * this is the hot path. The scope closes the socket.
+ * arrives: no queue and no fiber between the socket and the reader. The caller
+ * closes it.
  */
-export const inboundStream = (
-  socket: net.Socket,
-  handlers: InboundHandlers
-): Effect.Effect<InboundStream, never, Scope.Scope> =>
-  Effect.gen(function*() {
-    const peer = peerOf(socket)
-    const close = Effect.sync(() => {
-      socket.destroy()
-    })
-    yield* Effect.addFinalizer(() => close)
-    let ended = false
-    const end = (failure: ConnectionLost | undefined) => {
-      if (ended) return
-      ended = true
-      handlers.onEnd(failure)
-    }
-    socket.on("data", handlers.onData)
-    socket.on("end", () => end(undefined))
-    socket.on("error", (error) => end(new ConnectionLost({ peer, reason: describeSocketError(error) })))
-    socket.on("close", () => end(undefined))
-    if (socket.destroyed) end(undefined)
-    else socket.resume()
-    return {
-      peer,
-      socket,
-      pause: () => {
-        socket.pause()
-      },
-      resume: () => {
-        if (!socket.destroyed) socket.resume()
-      },
-      close
-    }
-  })
+export const inbound = (socket: net.Socket, handlers: InboundHandlers): InboundConnection => {
+  const connection = new InboundConnection(socket, peerOf(socket), handlers)
+  ;(socket as Wrapped<InboundConnection>)[wrapper] = connection
+  socket.on("data", handlers.onData)
+  socket.on("end", onInboundEnd)
+  socket.on("error", onInboundError)
+  socket.on("close", onInboundEnd)
+  if (socket.destroyed) connection.end(undefined)
+  else socket.resume()
+  return connection
+}
 
 // ---------------------------------------------------------------------------
 // Outbound connections (destinations)
 
-export interface OutboundConnection {
-  readonly peer: string
-  readonly socket: net.Socket
-  /** Writes the chunks in order; completes once the kernel has taken all of them. */
-  readonly write: (chunks: ReadonlyArray<Uint8Array>) => Effect.Effect<void, ConnectionLost>
-  /**
-   * The hot-path form of `write`, with no Effect per chunk: hands the chunks to
-   * the socket as one corked batch (a single writev) and calls `done` once the
-   * kernel has taken all of them, or with the failure if the connection broke.
-   */
-  readonly send: (chunks: ReadonlyArray<Uint8Array>, done: (failure: ConnectionLost | undefined) => void) => void
-  /**
-   * True while the socket holds written bytes the kernel has not taken: right
-   * after `send`, false means the kernel took them all at once (`done` follows
-   * on the next tick), true means the destination is pushing back.
-   */
-  readonly pushingBack: () => boolean
-  /** Why the connection broke (peer closed, reset, error), once it has; undefined while it is sound. */
-  readonly failure: () => ConnectionLost | undefined
-  /** Calls `listener` once, when the connection breaks. */
-  readonly onFailure: (listener: () => void) => void
-  /**
-   * Fails when the peer closes, resets or errors. Whatever the peer sends is
-   * read and discarded, so its replies never fill a buffer.
-   */
-  readonly lost: Effect.Effect<never, ConnectionLost>
-  /** Half-closes after the pending writes and gives the peer a moment to close too. */
-  readonly finish: Effect.Effect<void>
+/** What an outbound connection reports to whoever opened it. */
+export interface OutboundHandlers {
+  onConnect(connection: OutboundConnection): void
+  /** The attempt failed, or the connection broke or was closed (by the peer or by `close`); once. */
+  onLost(connection: OutboundConnection, reason: string): void
+  /** The last `send` completed: the kernel took all of it, or the connection broke (`failure`). */
+  onWritten(connection: OutboundConnection, failure: string | undefined): void
 }
 
 /**
- * Connects to `endpoint` within `timeout`, trying every address its name
- * resolves to. The scope closes the socket.
+ * Replies from destinations are read into this one buffer and thrown away: no
+ * allocation per reply, whoever sends them.
  */
+const discardedReplies = Buffer.allocUnsafe(16 * 1024)
+const discardReplies = { buffer: discardedReplies, callback: () => true }
+
+export class OutboundConnection {
+  private lost = false
+  /** Passed to every write: one function per connection, not one per write. */
+  private readonly afterWrite = (error: Error | null | undefined): void =>
+    this.handlers.onWritten(this, error === null || error === undefined ? undefined : describeSocketError(error))
+
+  constructor(readonly socket: net.Socket, private readonly handlers: OutboundHandlers) {}
+
+  /**
+   * Hands the chunks to the socket as one corked batch (a single writev);
+   * `onWritten` follows once the kernel has taken all of them.
+   */
+  send(chunks: ReadonlyArray<Uint8Array>): void {
+    const socket = this.socket
+    if (!socket.writable) {
+      this.handlers.onWritten(this, "connection closed")
+      return
+    }
+    const last = chunks.length - 1
+    if (last > 0) socket.cork()
+    for (let i = 0; i < last; i++) socket.write(chunks[i]!)
+    socket.write(chunks[last]!, this.afterWrite)
+    if (last > 0) socket.uncork()
+  }
+
+  /**
+   * True while the socket holds written bytes the kernel has not taken: right
+   * after `send`, false means the kernel took them all at once (`onWritten`
+   * follows on the next tick), true means the destination is pushing back.
+   */
+  pushingBack(): boolean {
+    return this.socket.writableLength > 0
+  }
+
+  /** Half-closes after the pending writes; `onLost` follows once the peer closes too. */
+  finish(): void {
+    this.socket.end()
+  }
+
+  /** Closes the socket at once; safe to repeat. */
+  close(): void {
+    this.socket.destroy()
+  }
+
+  /** @internal */
+  connected(): void {
+    this.handlers.onConnect(this)
+  }
+
+  /** @internal */
+  fail(reason: string): void {
+    if (this.lost) return
+    this.lost = true
+    this.handlers.onLost(this, reason)
+  }
+}
+
+function outboundOf(socket: net.Socket): OutboundConnection {
+  return (socket as Wrapped<OutboundConnection>)[wrapper]!
+}
+function onOutboundConnect(this: net.Socket): void {
+  outboundOf(this).connected()
+}
+function onOutboundError(this: net.Socket, error: Error): void {
+  outboundOf(this).fail(describeSocketError(error))
+}
+function onOutboundEnd(this: net.Socket): void {
+  outboundOf(this).fail("closed by peer")
+}
+function onOutboundClose(this: net.Socket): void {
+  outboundOf(this).fail("connection closed")
+}
+
+/**
+ * Starts connecting to `endpoint`, trying every address its name resolves to;
+ * the caller times the attempt and closes the connection.
+ */
+export const open = (endpoint: Endpoint, handlers: OutboundHandlers): OutboundConnection => {
+  const socket = net.connect({
+    host: endpoint.host,
+    port: endpoint.port,
+    lookup: lookupWithBothLoopbacks,
+    autoSelectFamily: true,
+    onread: discardReplies,
+    ...socketOptions
+  })
+  trackOwnConnection(socket)
+  const connection = new OutboundConnection(socket, handlers)
+  ;(socket as Wrapped<OutboundConnection>)[wrapper] = connection
+  socket.once("connect", onOutboundConnect)
+  socket.on("error", onOutboundError)
+  socket.on("end", onOutboundEnd)
+  socket.on("close", onOutboundClose)
+  return connection
+}
+
+/** An outbound connection as the fakes and the tests use it. */
+export interface ConnectedSocket {
+  readonly peer: string
+  readonly socket: net.Socket
+  /** Writes the chunks in order; completes once the kernel has taken all of them. One write at a time. */
+  readonly write: (chunks: ReadonlyArray<Uint8Array>) => Effect.Effect<void, ConnectionLost>
+  /** Fails when the peer closes, resets or errors. */
+  readonly lost: Effect.Effect<never, ConnectionLost>
+}
+
+/** Connects to `endpoint` within `timeout`; the scope closes the socket. */
 export const connect = (
   endpoint: Endpoint,
   timeout: Duration.Duration
-): Effect.Effect<OutboundConnection, ConnectError, Scope.Scope> =>
+): Effect.Effect<ConnectedSocket, ConnectError, Scope.Scope> =>
   Effect.gen(function*() {
     const destination = formatEndpoint(endpoint)
     const connected = yield* Deferred.make<void, ConnectError>()
     const lost = yield* Deferred.make<never, ConnectionLost>()
-    let failure: ConnectionLost | undefined
-    const failureListeners: Array<() => void> = []
-    const fail = (reason: string) => {
-      Deferred.unsafeDone(connected, Effect.fail(new ConnectError({ destination, reason })))
-      if (failure !== undefined) return
-      failure = new ConnectionLost({ peer: destination, reason })
-      Deferred.unsafeDone(lost, Effect.fail(failure))
-      for (const listener of failureListeners.splice(0)) listener()
-    }
-    const socket = yield* Effect.acquireRelease(
-      Effect.sync(() => {
-        const socket = net.connect({
-          host: endpoint.host,
-          port: endpoint.port,
-          lookup: lookupWithBothLoopbacks,
-          autoSelectFamily: true,
-          ...socketOptions
+    let written: ((failure: string | undefined) => void) | undefined
+    const connection = yield* Effect.acquireRelease(
+      Effect.sync(() =>
+        open(endpoint, {
+          onConnect: () => Deferred.unsafeDone(connected, Effect.void),
+          onLost: (_, reason) => {
+            Deferred.unsafeDone(connected, Effect.fail(new ConnectError({ destination, reason })))
+            Deferred.unsafeDone(lost, Effect.fail(new ConnectionLost({ peer: destination, reason })))
+          },
+          onWritten: (_, failure) => written?.(failure)
         })
-        trackOwnConnection(socket)
-        socket.once("connect", () => Deferred.unsafeDone(connected, Effect.void))
-        socket.on("data", () => {})
-        socket.on("error", (error) => fail(describeSocketError(error)))
-        socket.on("end", () => fail("closed by peer"))
-        socket.on("close", () => fail("connection closed"))
-        return socket
-      }),
-      (socket) => Effect.sync(() => socket.destroy())
+      ),
+      (connection) => Effect.sync(() => connection.close())
     )
     yield* Deferred.await(connected).pipe(
       Effect.timeoutFail({
@@ -374,47 +416,13 @@ export const connect = (
         onTimeout: () => new ConnectError({ destination, reason: `no answer within ${Duration.format(timeout)}` })
       })
     )
-    const send = (chunks: ReadonlyArray<Uint8Array>, done: (failure: ConnectionLost | undefined) => void) => {
-      if (!socket.writable) {
-        done(failure ?? new ConnectionLost({ peer: destination, reason: "connection closed" }))
-        return
-      }
-      // One corked batch becomes a single writev; its last callback covers them all.
-      const last = chunks.length - 1
-      if (last > 0) socket.cork()
-      for (let i = 0; i < last; i++) socket.write(chunks[i]!)
-      socket.write(chunks[last]!, (error) => {
-        done(
-          error === null || error === undefined
-            ? undefined
-            : new ConnectionLost({ peer: destination, reason: describeSocketError(error) })
-        )
-      })
-      if (last > 0) socket.uncork()
-    }
     const write = (chunks: ReadonlyArray<Uint8Array>) =>
       Effect.async<void, ConnectionLost>((resume) => {
-        send(chunks, (failure) => resume(failure === undefined ? Effect.void : Effect.fail(failure)))
+        written = (failure) => {
+          written = undefined
+          resume(failure === undefined ? Effect.void : Effect.fail(new ConnectionLost({ peer: destination, reason: failure })))
+        }
+        connection.send(chunks)
       })
-    const finish = Effect.async<void>((resume) => {
-      if (socket.destroyed) return resume(Effect.void)
-      const onClose = () => resume(Effect.void)
-      socket.once("close", onClose)
-      socket.end()
-      return Effect.sync(() => socket.off("close", onClose))
-    }).pipe(Effect.timeoutOption(lingerAfterEnd), Effect.asVoid)
-    return {
-      peer: peerOf(socket),
-      socket,
-      write,
-      send,
-      failure: () => failure,
-      pushingBack: () => socket.writableLength > 0,
-      onFailure: (listener: () => void) => {
-        if (failure !== undefined) listener()
-        else failureListeners.push(listener)
-      },
-      lost: Deferred.await(lost),
-      finish
-    }
+    return { peer: peerOf(connection.socket), socket: connection.socket, write, lost: Deferred.await(lost) }
   })

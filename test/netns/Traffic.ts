@@ -5,7 +5,7 @@
  */
 import { Duration, Effect, Fiber, HashMap, Layer, Logger, LogLevel } from "effect"
 import type { Scope } from "effect"
-import { Condition } from "../../src/Proxy/Condition.js"
+import { Condition } from "../support/Condition.js"
 import type { TestSource } from "../support/Peers.js"
 
 export interface Feed {

@@ -19,7 +19,7 @@ import { spawn } from "node:child_process"
 import type { ChildProcess } from "node:child_process"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
-import { Condition } from "../../src/Proxy/Condition.js"
+import { Condition } from "./Condition.js"
 
 /** The repository root: this file is `test/support/Cli.ts`. */
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..")

@@ -6,7 +6,7 @@
 import { Duration, Effect } from "effect"
 import type { Scope } from "effect"
 import * as net from "node:net"
-import { Condition } from "../../src/Proxy/Condition.js"
+import { Condition } from "./Condition.js"
 
 export const loopback = "127.0.0.1"
 
