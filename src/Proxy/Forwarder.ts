@@ -1,4 +1,4 @@
-import { Duration, Effect, FiberRef, HashMap } from "effect"
+import { Duration, Effect } from "effect"
 import type { Clock } from "effect"
 import { maxRedialDelay, redialDelay, tooSlowRedialDelay } from "./Backoff.js"
 import type { DestinationHealth } from "./DestinationHealth.js"
@@ -48,6 +48,8 @@ export interface Flow {
   written(): void
   /** The link is closed and its fiber ends. */
   forwarderDone(): void
+  /** What every log line of the connection carries (its id and peer). */
+  readonly logAnnotations: Readonly<Record<string, unknown>>
 }
 
 export interface LinkSettings {
@@ -141,6 +143,8 @@ export class Forwarder implements Tcp.OutboundHandlers {
   lastHeldAt = 0
   /** Cut for being too slow, and not yet trusted again. */
   onProbation = false
+  /** The connection's log annotations and this destination. */
+  private readonly logAnnotations: Readonly<Record<string, unknown>>
 
   constructor(
     private readonly destination: Endpoint,
@@ -149,6 +153,7 @@ export class Forwarder implements Tcp.OutboundHandlers {
     private readonly clock: Clock.Clock,
     private readonly flow: Flow
   ) {
+    this.logAnnotations = { ...flow.logAnnotations, destination: health.name }
     this.buffer = new OutboundBuffer(settings.bufferBytes)
     this.counters = new LinkCounters(health, this.buffer)
     const now = this.now()
@@ -380,17 +385,12 @@ export class Forwarder implements Tcp.OutboundHandlers {
 
   /**
    * Runs the link until it is closed: after the source has ended and this
-   * destination is done, or when the session closes. Meant to be the whole of a
-   * forked fiber: it annotates that fiber's logs with the destination for good (no
-   * `annotateLogs` frame to restore them, which a long-lived fiber would hold for its
-   * whole life).
+   * destination is done, or when the session closes. Its log lines carry the
+   * connection and the destination as annotations, each line its own, so no
+   * frame or fiber-local copy is kept for the link's whole life.
    */
   run(): Effect.Effect<void> {
-    const annotate = FiberRef.update(
-      FiberRef.currentLogAnnotations,
-      HashMap.set<string, unknown>("destination", this.health.name)
-    )
-    return Effect.zipRight(annotate, this.loop)
+    return this.loop
   }
 
   /**
@@ -403,9 +403,12 @@ export class Forwarder implements Tcp.OutboundHandlers {
     const next = this.look()
     if (lines === undefined) return next
     return Effect.zipRight(
-      Effect.forEach(lines, (line) => line.warning ? Effect.logWarning(line.text) : Effect.logInfo(line.text), {
-        discard: true
-      }),
+      Effect.annotateLogs(
+        Effect.forEach(lines, (line) => line.warning ? Effect.logWarning(line.text) : Effect.logInfo(line.text), {
+          discard: true
+        }),
+        this.logAnnotations
+      ),
       next
     )
   })
@@ -512,6 +515,9 @@ export class Forwarder implements Tcp.OutboundHandlers {
     })
     return failure === undefined
       ? drawn
-      : Effect.zipRight(Effect.logDebug(`redialling: ${describeFailure(failure, this.health.name)}`), drawn)
+      : Effect.zipRight(
+        Effect.annotateLogs(Effect.logDebug(`redialling: ${describeFailure(failure, this.health.name)}`), this.logAnnotations),
+        drawn
+      )
   }
 }

@@ -48,7 +48,9 @@ export const acceptLoop = (
         return FiberSet.run(
           sessions,
           runSession(socket, context).pipe(
-            Effect.catchAllCause((cause) => Effect.logError("connection ended by an unexpected error", cause))
+            Effect.catchAllCause((cause) =>
+              Effect.annotateLogs(Effect.logError("connection ended by an unexpected error", cause), "peer", peerOf(socket))
+            )
           )
         )
       })

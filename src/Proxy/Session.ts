@@ -1,4 +1,4 @@
-import { Clock, Deferred, Duration, Effect, Exit, FiberRef, FiberSet, HashMap } from "effect"
+import { Clock, Deferred, Duration, Effect, Exit, FiberSet } from "effect"
 import type { Scope } from "effect"
 import type * as net from "node:net"
 import type { ProxyConfig } from "./Config.js"
@@ -41,6 +41,7 @@ class Session implements Flow, Watched, Drainable {
   private idled = false
   lastActivity: number
   private open = 0
+  readonly logAnnotations: Readonly<Record<string, unknown>>
 
   constructor(
     socket: net.Socket,
@@ -53,6 +54,8 @@ class Session implements Flow, Watched, Drainable {
   ) {
     const { config, counters } = context
     this.lastActivity = openedAt
+    const peer = Tcp.peerOf(socket)
+    this.logAnnotations = { connection: id, peer }
     const settings = {
       bufferBytes: config.bufferBytes,
       writeTimeoutMillis: Duration.toMillis(config.writeTimeout),
@@ -63,7 +66,7 @@ class Session implements Flow, Watched, Drainable {
       this.forwarders.push(new Forwarder(destination, counters.destinations[index]!, settings, clock, this))
     })
     this.open = this.forwarders.length
-    this.counters = new ConnectionCounters(id, Tcp.peerOf(socket), openedAt, this.forwarders.map((f) => f.counters), counters)
+    this.counters = new ConnectionCounters(id, peer, openedAt, this.forwarders.map((f) => f.counters), counters)
     counters.open.set(id, this.counters)
     this.source = Tcp.inbound(socket, this)
     context.drain.add(this)
@@ -148,7 +151,14 @@ class Session implements Flow, Watched, Drainable {
       const lasted = closedAt - this.openedAt
       return Effect.logInfo(
         `connection closed (${this.endReason()}) after ${Duration.format(Duration.millis(lasted))}: ${summary(counters)}`
-      ).pipe(Effect.annotateLogs({ bytesIn: counters.bytesReceived, durationMs: lasted, links: counters.linkTotals() }))
+      ).pipe(
+        Effect.annotateLogs({
+          ...this.logAnnotations,
+          bytesIn: counters.bytesReceived,
+          durationMs: lasted,
+          links: counters.linkTotals()
+        })
+      )
     })
   }
 
@@ -179,11 +189,6 @@ const openSession = (
 ): Effect.Effect<Session, never, Scope.Scope> =>
   Effect.gen(function*() {
     const id = ++context.counters.acceptedConnections
-    yield* FiberRef.update(FiberRef.currentLogAnnotations, (annotations) =>
-      annotations.pipe(
-        HashMap.set<string, unknown>("connection", id),
-        HashMap.set<string, unknown>("peer", Tcp.peerOf(socket))
-      ))
     const clock = yield* Effect.clock
     // The set's `join` waits on its deferred, which the set completes with the first
     // failure of a fiber in it; the session completes it once all is done.
@@ -191,7 +196,7 @@ const openSession = (
       Effect.sync(() => new Session(socket, id, clock.unsafeCurrentTimeMillis(), context, clock, fibers.deferred)),
       (session) => session.release()
     )
-    yield* Effect.logInfo("connection opened")
+    yield* Effect.annotateLogs(Effect.logInfo("connection opened"), session.logAnnotations)
     for (const forwarder of session.forwarders) yield* FiberSet.run(fibers, forwarder.run())
     return session
   })
@@ -201,9 +206,8 @@ const openSession = (
  * FiberSet: it ends when the source has ended and every forwarder is done, or
  * with the first defect of any fiber in it (which the listener logs). Either way
  * its scope then closes, which interrupts every fiber in the set and closes every
- * socket of the connection. Meant to be the whole of a forked fiber (the listener
- * runs each in its own): it annotates that fiber's logs for good rather than
- * through an `annotateLogs` frame the session would hold for its whole life.
+ * socket of the connection. Its log lines carry the connection's id and peer as
+ * annotations, each line its own: no frame or fiber-local copy for its whole life.
  */
 export const runSession = (socket: net.Socket, context: SessionContext): Effect.Effect<void> =>
   Effect.scoped(
