@@ -3,7 +3,7 @@
 // table and writes bench/results/<name>.json, .md and .svg; a full run ("latest")
 // also refreshes the table in BENCHMARKS.md.
 //   --quick             tiny sizes (seconds): checks the bench works and bytes verify
-//   --only a,b          a subset of: throughput, latency, many, stalled, heap
+//   --only a,b          a subset of: throughput, latency, many, stalled, heap, startup
 //   --runs N            runs per figure (median and range); default 3 (1 with --quick)
 //   --mib N             MiB per throughput run (default 1024; 16 with --quick)
 //   --out NAME          results file name; default "latest" ("quick" with --quick,
@@ -23,6 +23,7 @@ import { summarize } from "./lib/stats.mjs"
 import { latencyRun } from "./scenarios/latency.mjs"
 import { manyRun } from "./scenarios/many.mjs"
 import { stalledRun } from "./scenarios/stalled.mjs"
+import { startupRun } from "./scenarios/startup.mjs"
 import { throughputRun } from "./scenarios/throughput.mjs"
 import { heapMarkdown, heapRun, structureCounts } from "./probe/heapBreakdown.mjs"
 
@@ -33,7 +34,7 @@ const option = (name) => {
   return at >= 0 ? args[at + 1] : undefined
 }
 const quick = flag("--quick")
-const allScenarios = ["throughput", "latency", "many", "stalled", "heap"]
+const allScenarios = ["throughput", "latency", "many", "stalled", "heap", "startup"]
 const only = (option("--only") ?? allScenarios.join(",")).split(",")
 for (const name of only) {
   if (!allScenarios.includes(name)) {
@@ -234,6 +235,26 @@ if (only.includes("heap")) {
   notes.push(
     `Heap: ${heapSessions} idle sessions, the difference of two heap snapshots of the fan-out process (taken before and after opening them, a few sessions already open) per session; ` +
       `the breakdown by type is in bench/results/${outName}.heap.md.`
+  )
+}
+
+if (only.includes("startup")) {
+  const scenario = "start-up"
+  const times = quick ? 1 : Math.max(runs, 5)
+  // The first run of each fills tsx's compile cache; it counts like the others (a fresh clone pays it once).
+  const listening = await repeat("start-up: until listening", ["reference", "proxy", "tsxLoader"], times, (kind) => startupRun(kind, "listening"))
+  const help = await repeat("start-up: --help", ["reference", "proxy"], times, (kind) => startupRun(kind, "help"))
+  figure(scenario, "s until listening: npx tsx src/main.ts proxy / the one-file build", listening, (r) => r.seconds, 2)
+  rows.push({
+    scenario,
+    figure: "s until listening: node --import tsx src/main.ts proxy",
+    digits: 2,
+    noRatio: true,
+    proxy: summarize(listening.tsxLoader.map((r) => r.seconds))
+  })
+  figure(scenario, "s until --help has printed: npx tsx src/main.ts / the one-file build", help, (r) => r.seconds, 2)
+  notes.push(
+    `Start-up: ${times} run(s) of each, interleaved; "proxy" is the README's \`npx tsx src/main.ts\`, "reference" the one-file build (\`node dist/socket-proxy.mjs\`, built from the same sources first); listening means the "listening on" line is out. Targets: listening within 2 s, --help within 1.5 s.`
   )
 }
 

@@ -213,6 +213,18 @@ describe("cli: env contract", () => {
       expect(proxy.exit()).toBeUndefined()
     }))
 
+  it.scopedLive("the start-up line shows the effective settings: flags, then env, then defaults", () =>
+    Effect.gen(function*() {
+      const proxy = yield* spawnCli(["proxy", ...listenAnywhere, ...someDestination, "--write-timeout", "2s"], {
+        env: { SOCKET_PROXY_BUFFER: "64KiB", SOCKET_PROXY_MAX_CONNECTIONS: "20" }
+      })
+      const line = yield* proxy.waitForLine(listeningLine)
+      expect(line.input).toContain(
+        `forwarding to ${loopback}:9 (connect-timeout 3s; write-timeout 2s; idle-timeout 30m; buffer 64 KiB per destination; ` +
+          "max-connections 20; allow everyone; drain-timeout 5s; metrics off)"
+      )
+    }))
+
   it.scopedLive("flags win over the environment", () =>
     Effect.gen(function*() {
       const real = yield* destination()

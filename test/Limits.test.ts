@@ -46,7 +46,7 @@ describe("--max-connections", () => {
         proxy.metricsAddress!.port,
         (m) => m.get(`socket_proxy_connections_refused_total{reason="max_connections"}`) === before + 1
       )
-      expect((yield* proxy.stats).refusedConnections).toEqual({ max_connections: 1, not_allowed: 0 })
+      expect((yield* proxy.stats).refusedConnections).toEqual({ max_connections: 1, not_allowed: 0, loop: 0 })
       expect(sample(refused, 'socket_proxy_connections_open{route="default"}')).toBe(2)
 
       // Existing sessions are untouched.
@@ -140,5 +140,32 @@ describe("refusal logging", () => {
       expect(refusals()[1]).toMatch(
         /^refused 20 connections \(source not in --allow\) in the last 31s/
       )
+    }))
+  it.scoped("refusals not yet summed up when the proxy stops are logged in the drain", () =>
+    Effect.gen(function*() {
+      const lines: Array<string> = []
+      const logger = Logger.make(({ message }) => {
+        lines.push(String(Array.isArray(message) ? message.join(" ") : message))
+      })
+      const refusals = () => lines.filter((line) => line.startsWith("refused"))
+      const d = yield* destination()
+      yield* Effect.scoped(Effect.gen(function*() {
+        const proxy = yield* startProxy([d.endpoint], { allow: cidrs("10.0.0.0/8") })
+        for (let n = 1; n <= 4; n++) {
+          yield* Effect.scoped(Effect.gen(function*() {
+            const s = yield* source(proxy.address.port)
+            yield* s.until(() => s.isClosed())
+            yield* statsUntil(proxy, (stats) => stats.refusedConnections.not_allowed === n)
+          }))
+        }
+        yield* TestClock.adjust(Duration.seconds(2))
+        expect(refusals()).toEqual(["refused a connection (source not in --allow)"])
+      })).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, logger)))
+      // The scope closed: the proxy has drained and stopped, and said what it had not said yet.
+      expect(refusals()).toEqual([
+        "refused a connection (source not in --allow)",
+        "refused 3 connections (source not in --allow) in the last 2s; latest shown"
+      ])
+      expect(lines.indexOf(refusals()[1]!)).toBeGreaterThan(lines.findIndex((line) => line.startsWith("shutting down")))
     }))
 })

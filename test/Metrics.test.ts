@@ -4,7 +4,7 @@ import { formatEndpoint } from "../src/Proxy/Endpoint.js"
 import { serveMetrics } from "../src/Proxy/MetricsServer.js"
 import { Readiness } from "../src/Proxy/Readiness.js"
 import { destination, freePort, loopback, pattern, source } from "./support/Peers.js"
-import { httpGet, sample, scrape, scrapeUntil } from "./support/Scrape.js"
+import { httpGet, parseScrape, sample, scrape, scrapeUntil } from "./support/Scrape.js"
 import { startProxy, statsUntil } from "./support/TestProxy.js"
 
 const metricsOnLoopback = { metrics: { host: loopback, port: 0 } }
@@ -103,7 +103,7 @@ describe("/metrics", () => {
       const names = new Set(
         reply.body.split("\n").filter((line) => line.startsWith("# TYPE ")).map((line) => line.split(" ")[2]!)
       )
-      expect([...names].sort()).toEqual([
+      expect([...names].filter((name) => name.startsWith("socket_proxy_")).sort()).toEqual([
         "socket_proxy_bytes_buffered",
         "socket_proxy_bytes_delivered_total",
         "socket_proxy_bytes_dropped_total",
@@ -119,6 +119,53 @@ describe("/metrics", () => {
         "socket_proxy_fibers_active",
         "socket_proxy_session_duration_seconds"
       ])
+      // The standard process metrics, under the names dashboards expect.
+      for (
+        const name of [
+          "process_cpu_seconds_total",
+          "process_resident_memory_bytes",
+          "process_open_fds",
+          "process_max_fds",
+          "process_start_time_seconds",
+          "nodejs_eventloop_lag_seconds",
+          "nodejs_heap_size_used_bytes",
+          "nodejs_heap_size_total_bytes"
+        ]
+      ) expect(names, name).toContain(name)
+      const samples = parseScrape(reply.body)
+      expect(sample(samples, "process_open_fds")).toBeGreaterThan(0)
+      expect(sample(samples, "process_resident_memory_bytes")).toBeGreaterThan(10_000_000)
+      expect(Math.abs(sample(samples, "process_start_time_seconds") - (Date.now() / 1000 - process.uptime()))).toBeLessThan(5)
+    }))
+
+  it.scopedLive("has only lines the 0.0.4 text format allows: no # UNIT, every sample under a # TYPE", () =>
+    Effect.gen(function*() {
+      const d = yield* destination()
+      const proxy = yield* startProxy([d.endpoint], metricsOnLoopback)
+      const reply = yield* httpGet(metricsPort(proxy), "/metrics")
+      expect(reply.contentType).toBe("text/plain; version=0.0.4; charset=utf-8")
+      const name = "[a-zA-Z_:][a-zA-Z0-9_:]*"
+      const help = new RegExp(`^# HELP (${name}) .*$`)
+      const type = new RegExp(`^# TYPE (${name}) (counter|gauge|histogram|summary|untyped)$`)
+      // "as Go's ParseFloat reads it": NaN and Inf in any case (prom-client writes "Nan").
+      const value = String.raw`(?:[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?|[-+]?[iI][nN][fF]|[nN][aA][nN])`
+      const label = String.raw`[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\[\\"n])*"`
+      const sampleLine = new RegExp(`^(${name})(?:\\{(?:${label}(?:,${label})*,?)?\\})? ${value}(?: -?\\d+)?$`)
+      const typed = new Map<string, string>()
+      const bad: Array<string> = []
+      for (const line of reply.body.split("\n")) {
+        if (line.trim() === "" || help.test(line)) continue
+        const t = type.exec(line)
+        if (t !== null) {
+          typed.set(t[1]!, t[2]!)
+          continue
+        }
+        const m = sampleLine.exec(line)
+        const family = m?.[1]?.replace(/_(bucket|sum|count)$/, "")
+        if (m === null || (!typed.has(m[1]!) && (family === undefined || !typed.has(family)))) bad.push(line)
+      }
+      expect(bad).toEqual([])
+      expect(typed.size).toBeGreaterThan(20)
     }))
 })
 

@@ -1,8 +1,5 @@
 import { Command } from "@effect/cli"
 import { Effect, Either } from "effect"
-import * as Demo from "../Fakes/Demo.js"
-import * as FakeDestination from "../Fakes/FakeDestination.js"
-import * as FakeSource from "../Fakes/FakeSource.js"
 import { parseEndpoint, parseListenAddress } from "../Proxy/Endpoint.js"
 import { InvalidConfig } from "../Proxy/Errors.js"
 import { durationSpelling, parseByteSize, parseDuration } from "../Proxy/Units.js"
@@ -63,6 +60,8 @@ export const fakeSourceCommand = Command.make("fake-source", { values: textOptio
       const interval = yield* decodeFlag("interval", options.interval ?? "1s", parseDuration)
       const size = yield* decodeFlag("size", options.size ?? "16", positiveInteger)
       yield* Effect.logInfo(`sending ${size} random characters and a newline every ${options.interval ?? "1s"} to ${host}:${port}`)
+      // Loaded only to run it: the fakes are not needed for --help or a bad flag.
+      const FakeSource = yield* Effect.promise(() => import("../Fakes/FakeSource.js"))
       return yield* FakeSource.run({ target, interval, size })
     }).pipe(withLogLevel(options.logLevel))))
 
@@ -87,6 +86,7 @@ export const fakeDestinationCommand = Command.make("fake-destination", { values:
       const host = options.host
       const text = host === undefined ? String(port) : `${host.includes(":") ? `[${host}]` : host}:${port}`
       const listen = yield* decodeFlag("host", text, parseListenAddress)
+      const FakeDestination = yield* Effect.promise(() => import("../Fakes/FakeDestination.js"))
       return yield* FakeDestination.run({ listen })
     }).pipe(withLogLevel(options.logLevel))))
 
@@ -102,4 +102,5 @@ export const demoHelp: CommandHelp = {
 }
 
 export const demoCommand = Command.make("demo", { values: textOptions(demoOptions) }, ({ values }) =>
-  Effect.flatMap(singles(demoOptions, values), (options) => Demo.run.pipe(withLogLevel(options.logLevel))))
+  Effect.flatMap(singles(demoOptions, values), (options) =>
+    Effect.flatMap(Effect.promise(() => import("../Fakes/Demo.js")), (Demo) => Demo.run.pipe(withLogLevel(options.logLevel)))))

@@ -3,15 +3,14 @@ import { Effect, Layer } from "effect"
 import { resolveProxyConfig, resolveSetting } from "../Proxy/Config.js"
 import { ignoreSighup } from "../ConfigFile/Signals.js"
 import { UsageError } from "../Proxy/Errors.js"
-import * as Proxy from "../Proxy/Proxy.js"
 import { checkSwitch } from "../Proxy/Settings.js"
 import { durationSpelling, sizeSpelling } from "../Proxy/Units.js"
 import type { CommandHelp } from "./Help.js"
+import { untilLauncherGone } from "./LauncherWatch.js"
 import { withLogFormat } from "./LogFormatOption.js"
 import { withLogLevel } from "./LogLevelOption.js"
 import type { OptionSpec } from "./OptionSpec.js"
 import { settingOption, singles, textOptions } from "./OptionSpec.js"
-import { runFromFile } from "./ProxyFromFile.js"
 
 /** The proxy command's options, from the settings table, in the order `--help` shows them. */
 const options = {
@@ -57,6 +56,10 @@ export const proxyHelp: CommandHelp = {
   ]
 }
 
+/** The proxy itself is loaded only to run it: `--help` and a bad flag need none of it. */
+const loadProxy = Effect.promise(() => import("../Proxy/Proxy.js"))
+const loadFromFile = Effect.promise(() => import("./ProxyFromFile.js"))
+
 /** `proxy`: run the proxy until SIGINT/SIGTERM. Flags win over `SOCKET_PROXY_*` env variables. */
 export const proxyCommand = Command.make(
   "proxy",
@@ -69,7 +72,8 @@ export const proxyCommand = Command.make(
         if (check) return yield* new UsageError({ detail: "--check needs --config FILE (or SOCKET_PROXY_CONFIG)" })
         return yield* resolveProxyConfig({ ...given, destinations: values.destinations }).pipe(
           Effect.flatMap((config) =>
-            Effect.scoped(Effect.zipRight(ignoreSighup, Layer.launch(Proxy.layer(config))))
+            Effect.flatMap(loadProxy, (Proxy) =>
+              untilLauncherGone(Effect.scoped(Effect.zipRight(ignoreSighup, Layer.launch(Proxy.layer(config))))))
           ),
           withLogFormat(given.logFormat),
           withLogLevel(given.logLevel)
@@ -84,6 +88,7 @@ export const proxyCommand = Command.make(
           })
         }
       }
-      return yield* runFromFile({ file, check, flags: given })
+      const { runFromFile } = yield* loadFromFile
+      return yield* untilLauncherGone(runFromFile({ file, check, flags: given }))
     })
 ).pipe(Command.withDescription(proxyHelp.summary))

@@ -1,4 +1,7 @@
-import { Console, Duration, Effect, Schedule } from "effect"
+import * as Console from "effect/Console"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Schedule from "effect/Schedule"
 import { makeProxyConfig } from "../Proxy/Config.js"
 import { formatEndpoint } from "../Proxy/Endpoint.js"
 import type { ListenError } from "../Proxy/Errors.js"

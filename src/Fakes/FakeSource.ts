@@ -1,4 +1,5 @@
-import { Duration, Effect } from "effect"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
 import type { Endpoint } from "../Proxy/Endpoint.js"
 import { formatEndpoint } from "../Proxy/Endpoint.js"
 import * as Tcp from "../Proxy/Tcp.js"

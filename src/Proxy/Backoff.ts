@@ -1,4 +1,6 @@
-import { Duration, Effect, Random } from "effect"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Random from "effect/Random"
 
 /** The first redial after a failure comes this fast; each further failure doubles it. */
 export const firstRedialDelay = Duration.millis(50)

@@ -1,4 +1,4 @@
-import { Either } from "effect"
+import * as Either from "effect/Either"
 import { BlockList, isIPv4, isIPv6 } from "node:net"
 
 /** An address block such as `10.0.0.0/8`, `192.168.1.7` (a /32) or `fd00::/8`. */

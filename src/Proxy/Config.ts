@@ -2,8 +2,10 @@ import { Config, Effect, Either, Option } from "effect"
 import type { Duration } from "effect"
 import type { Cidr } from "./Cidr.js"
 import type { Endpoint, ListenAddress } from "./Endpoint.js"
+import { formatEndpoint } from "./Endpoint.js"
 import { InvalidConfig, MissingConfig } from "./Errors.js"
 import { listenClash } from "./ListenClash.js"
+import { selfLoop } from "./SelfLoop.js"
 import type { SettingKey, SettingValue } from "./Settings.js"
 import { flagName, settingDefaults, settings } from "./Settings.js"
 
@@ -192,7 +194,26 @@ export const resolveProxyConfig = (
     metrics: resolveSetting("metrics", text.metrics, undefined),
     maxConnections: resolveSetting("maxConnections", text.maxConnections, undefined),
     allow: resolveSetting("allow", text.allow, undefined)
-  }).pipe(Effect.flatMap((config) => checkMetricsClash(config, text)))
+  }).pipe(
+    Effect.flatMap((config) => checkMetricsClash(config, text)),
+    Effect.flatMap((config) => refuseSelfLoop(config, text))
+  )
+
+/** A destination that is the listen address itself would loop: refused at start, naming it. */
+const refuseSelfLoop = (config: ProxyConfig, text: ProxySettingsText): Effect.Effect<ProxyConfig, InvalidConfig> =>
+  Either.match(selfLoop(config.listen, config.destinations), {
+    onRight: () => Effect.succeed(config),
+    onLeft: ({ destination, reason }) =>
+      Effect.fail(
+        new InvalidConfig({
+          setting: text.destinations !== undefined && text.destinations.length > 0
+            ? settingNames.destinations.flag
+            : settingNames.destinations.env,
+          value: formatEndpoint(destination),
+          reason
+        })
+      )
+  })
 
 /** The whole configuration from the environment alone: the contract of the app this replaces. */
 export const proxyConfigFromEnv: Effect.Effect<ProxyConfig, InvalidConfig | MissingConfig> = resolveProxyConfig()

@@ -1,4 +1,4 @@
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 
 /** Something shutdown closes first: a source, whose session then flushes and ends as on EOF. */
 export interface Drainable {

@@ -1,4 +1,4 @@
-import { Either } from "effect"
+import * as Either from "effect/Either"
 import { isIPv4, isIPv6 } from "node:net"
 
 /** A TCP address: an IPv4 or IPv6 literal or a host name, and a port. */

@@ -1,5 +1,7 @@
-import { Effect, Supervisor } from "effect"
-import type { Exit, Fiber } from "effect"
+import * as Effect from "effect/Effect"
+import * as Supervisor from "effect/Supervisor"
+import type * as Exit from "effect/Exit"
+import type * as Fiber from "effect/Fiber"
 
 /**
  * Counts the fibers started under it that have not ended yet. Installed with

@@ -1,9 +1,25 @@
-import { Duration, Effect, FiberSet } from "effect"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as FiberSet from "effect/FiberSet"
+import type * as net from "node:net"
 import type { Admission } from "./Admission.js"
+import { diallingOwnConnections, isOwnConnection } from "./OwnConnections.js"
+import type { RefusalReason } from "./Stats.js"
 import type { SessionContext } from "./Session.js"
 import { runSession } from "./Session.js"
 import type { TcpListener } from "./Tcp.js"
 import { peerOf } from "./Tcp.js"
+
+/** One turn of the event loop: the I/O callbacks already due have run. */
+const nextTurn = Effect.async<void>((resume) => {
+  setImmediate(() => resume(Effect.void))
+})
+
+const refuse = (admission: Admission, socket: net.Socket, reason: RefusalReason): Effect.Effect<void> => {
+  const peer = peerOf(socket)
+  socket.destroy()
+  return admission.refused(reason, peer)
+}
 
 /** After a failed accept (such as EMFILE), wait this long so the loop does not spin. */
 const acceptRetryDelay = Duration.millis(100)
@@ -37,15 +53,24 @@ export const acceptLoop = (
       const socket = accepted.socket
       const { admission, context } = target()
       return Effect.flatMap(FiberSet.size(sessions), (open) => {
-        const refusal = admission.refusal(socket.remoteAddress, open)
-        if (refusal !== undefined) {
-          const peer = peerOf(socket)
-          socket.destroy()
-          return admission.refused(refusal, peer)
-        }
+        const refusal = admission.refusal(socket.remoteAddress, open, socket.remotePort)
+        if (refusal !== undefined) return refuse(admission, socket, refusal)
+        // A connection of the proxy's own may be accepted a turn before it knows its local
+        // port: while one is being made, the session looks again a turn later, before it
+        // dials anything (the accept loop itself never waits).
+        const session = diallingOwnConnections()
+          ? Effect.zipRight(
+            nextTurn,
+            Effect.suspend(() =>
+              isOwnConnection(socket.remoteAddress, socket.remotePort)
+                ? refuse(admission, socket, "loop")
+                : runSession(socket, context)
+            )
+          )
+          : runSession(socket, context)
         return FiberSet.run(
           sessions,
-          runSession(socket, context).pipe(
+          session.pipe(
             Effect.catchAllCause((cause) =>
               Effect.annotateLogs(Effect.logError("connection ended by an unexpected error", cause), "peer", peerOf(socket))
             )

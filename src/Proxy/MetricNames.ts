@@ -1,4 +1,5 @@
-import { Metric, MetricBoundaries } from "effect"
+import * as Metric from "effect/Metric"
+import * as MetricBoundaries from "effect/MetricBoundaries"
 
 /**
  * The metrics the proxy exposes, as Effect `Metric`s, under the exact names
@@ -15,10 +16,10 @@ export const connectionsAccepted = counter("socket_proxy_connections_accepted_to
 export const connectionsOpen = Metric.gauge("socket_proxy_connections_open", {
   description: "Source connections open now"
 })
-/** Tagged `reason`: `max_connections` or `not_allowed`. */
+/** Tagged `reason`: `max_connections`, `not_allowed` or `loop`. */
 export const connectionsRefused = counter(
   "socket_proxy_connections_refused_total",
-  "Source connections closed at accept: over --max-connections, or from outside --allow"
+  "Source connections closed at accept: over --max-connections, from outside --allow, or the proxy's own (a loop)"
 )
 export const bytesReceived = counter("socket_proxy_bytes_received_total", "Bytes received from all sources")
 

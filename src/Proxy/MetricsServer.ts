@@ -2,14 +2,16 @@ import * as OtelMetrics from "@effect/opentelemetry/Metrics"
 import * as OtelResource from "@effect/opentelemetry/Resource"
 import { PrometheusExporter, PrometheusSerializer } from "@opentelemetry/exporter-prometheus"
 import type { MetricProducer } from "@opentelemetry/sdk-metrics"
-import { Effect, Queue } from "effect"
-import type { Scope } from "effect"
+import * as Effect from "effect/Effect"
+import * as Queue from "effect/Queue"
+import type * as Scope from "effect/Scope"
 import * as http from "node:http"
 import type * as net from "node:net"
 import type { Endpoint, ListenAddress } from "./Endpoint.js"
 import { formatEndpoint } from "./Endpoint.js"
 import { ListenError } from "./Errors.js"
 import { metricPrefix } from "./MetricNames.js"
+import { processMetricsText } from "./ProcessMetrics.js"
 import { refreshMetrics } from "./ProxyMetrics.js"
 import type { Readiness } from "./Readiness.js"
 import { describeSocketError } from "./Tcp.js"
@@ -39,7 +41,11 @@ const onlyProxyMetrics = (producer: MetricProducer): MetricProducer => ({
         ...result.resourceMetrics,
         scopeMetrics: result.resourceMetrics.scopeMetrics.map((scope) => ({
           ...scope,
-          metrics: scope.metrics.filter((metric) => metric.descriptor.name.startsWith(metricPrefix))
+          metrics: scope.metrics
+            .filter((metric) => metric.descriptor.name.startsWith(metricPrefix))
+            // Effect gives every metric the unit "1", which the serializer writes as a
+            // `# UNIT` line: OpenMetrics has those, the 0.0.4 text format served here does not.
+            .map((metric) => ({ ...metric, descriptor: { ...metric.descriptor, unit: "" } }))
         }))
       }
     }))
@@ -106,12 +112,17 @@ export const serveMetrics = (
         })
     )
 
-    const metricsText = Effect.zipRight(
+    const proxyMetricsText = Effect.zipRight(
       refreshMetrics,
       Effect.map(
         Effect.tryPromise(() => exporter.collect()),
         (result) => serializer.serialize(result.resourceMetrics)
       )
+    )
+    const metricsText = Effect.zipWith(
+      proxyMetricsText,
+      Effect.mapError(processMetricsText, (error) => ({ error })),
+      (proxy, process) => `${proxy}${proxy.endsWith("\n") || proxy === "" ? "" : "\n"}${process}`
     )
 
     const handle = ({ request, response }: Request): Effect.Effect<void> => {

@@ -5,7 +5,6 @@ import type { Endpoint } from "./Endpoint.js"
 import { formatEndpoint } from "./Endpoint.js"
 import type { InvalidConfig, ListenError, MissingConfig } from "./Errors.js"
 import { FiberCounter } from "./FiberCounter.js"
-import { serveMetrics } from "./MetricsServer.js"
 import { Readiness } from "./Readiness.js"
 import type { RouteConfig, RoutesConfig } from "./Routes.js"
 import type { RouteSet } from "./RouteSet.js"
@@ -47,7 +46,12 @@ export const makeRoutes = (config: RoutesConfig): Effect.Effect<RoutesService, L
     const fibers = new FiberCounter()
     // Finalizers run in reverse: the metrics server (503 while draining) goes last,
     // after the routes have been drained; each route's listener after its sessions.
-    const metricsAddress = config.metrics === undefined ? undefined : yield* serveMetrics(config.metrics, readiness)
+    // The metrics server (and the OpenTelemetry and prom-client code behind it) is loaded only when asked for.
+    const metrics = config.metrics
+    const metricsAddress = metrics === undefined ? undefined : yield* Effect.flatMap(
+      Effect.promise(() => import("./MetricsServer.js")),
+      (server) => server.serveMetrics(metrics, readiness)
+    )
     const scope = yield* Effect.scope
     const routesScope = yield* Scope.fork(scope, ExecutionStrategy.sequential)
     const { set, start } = yield* makeRouteSet(config, fibers, routesScope)

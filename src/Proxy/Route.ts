@@ -172,6 +172,8 @@ export const openRoute = (
         if (stopped) return
         stopped = true
         yield* listener.stopAccepting
+        // Refusals since the last 30-second summary: said now, or never.
+        yield* current.admission.flush()
         yield* drain.start()
         // Finalizers run uninterruptibly: without `interruptible`, the timeout could not cut the wait short.
         const drained = yield* FiberSet.awaitEmpty(sessions).pipe(Effect.interruptible, Effect.timeoutOption(drainTimeout))

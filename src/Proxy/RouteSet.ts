@@ -8,6 +8,8 @@ import type { LiveRoute, Prepared } from "./Route.js"
 import { openRoute } from "./Route.js"
 import { routeChanges } from "./RouteDiff.js"
 import type { RouteConfig, RoutesConfig } from "./Routes.js"
+import { sessionConfig } from "./Routes.js"
+import { describeSettings } from "./EffectiveSettings.js"
 import { formatDuration } from "./Units.js"
 
 /** The routes running now, by name, and the reload that changes them. */
@@ -26,8 +28,10 @@ export interface RouteSet {
   readonly stopAll: Effect.Effect<void>
 }
 
-const listeningLine = (route: RouteConfig, address: ListenAddress) =>
-  `listening on ${formatEndpoint(address)}, forwarding to ${route.destinations.map(formatEndpoint).join(", ")}`
+/** The start-up line of a route, with every setting in force, so an operator sees what defaults and env made of it. */
+const listeningLine = (route: RouteConfig, address: ListenAddress, top: Pick<RoutesConfig, "metrics" | "drainTimeout">) =>
+  `listening on ${formatEndpoint(address)}, forwarding to ${route.destinations.map(formatEndpoint).join(", ")} ` +
+  `(${describeSettings(sessionConfig(route, top))})`
 
 /** Opens every route of `config` (under `parent`) and returns the set, not yet accepting; `start` starts them. */
 export const makeRouteSet = (
@@ -47,7 +51,7 @@ export const makeRouteSet = (
       live.set(route.name, opened.route)
       starts.push(
         opened.start.pipe(
-          Effect.zipRight(Effect.logInfo(listeningLine(route, opened.route.address()))),
+          Effect.zipRight(Effect.logInfo(listeningLine(route, opened.route.address(), shared))),
           Effect.annotateLogs({ route: route.name })
         )
       )
@@ -66,7 +70,7 @@ export const makeRouteSet = (
             added.push(opened.route)
             prepared.push({
               commit: opened.start.pipe(
-                Effect.zipRight(Effect.logInfo(listeningLine(route, opened.route.address()))),
+                Effect.zipRight(Effect.logInfo(listeningLine(route, opened.route.address(), { metrics, drainTimeout }))),
                 Effect.annotateLogs({ route: route.name })
               ),
               abort: opened.abort

@@ -27,7 +27,8 @@ export const mergeStats = (all: ReadonlyArray<ProxyCounters>, current: ProxyCoun
     acceptedConnections: now.acceptedConnections,
     refusedConnections: {
       max_connections: snapshots.reduce((n, s) => n + s.refusedConnections.max_connections, 0),
-      not_allowed: snapshots.reduce((n, s) => n + s.refusedConnections.not_allowed, 0)
+      not_allowed: snapshots.reduce((n, s) => n + s.refusedConnections.not_allowed, 0),
+      loop: snapshots.reduce((n, s) => n + s.refusedConnections.loop, 0)
     },
     bytesReceived: snapshots.reduce((n, s) => n + s.bytesReceived, 0),
     connections: snapshots.flatMap((s) => s.connections),

@@ -119,13 +119,13 @@ export class ConnectionCounters {
   }
 }
 
-export type RefusalReason = "max_connections" | "not_allowed"
+export type RefusalReason = "max_connections" | "not_allowed" | "loop"
 
 /** The proxy's counters: open connections by id, and every destination's health. */
 export class ProxyCounters {
   acceptedConnections = 0
   bytesReceived = 0
-  readonly refused: Record<RefusalReason, number> = { max_connections: 0, not_allowed: 0 }
+  readonly refused: Record<RefusalReason, number> = { max_connections: 0, not_allowed: 0, loop: 0 }
   readonly open = new Map<number, ConnectionCounters>()
 
   constructor(readonly destinations: ReadonlyArray<DestinationHealth>) {}

@@ -13,6 +13,7 @@ import * as net from "node:net"
 import type { Endpoint, ListenAddress } from "./Endpoint.js"
 import { formatEndpoint } from "./Endpoint.js"
 import { ConnectError, ConnectionLost, ListenError } from "./Errors.js"
+import { dialEnded, dialStarted, ownClosed, ownKey } from "./OwnConnections.js"
 
 /** Idle time before the first keep-alive probe; Node then probes every 1 s, 10 times. */
 export const keepAliveInitialDelay = Duration.seconds(15)
@@ -282,6 +283,10 @@ const discardReplies = { buffer: discardedReplies, callback: () => true }
 
 export class OutboundConnection {
   private lost = false
+  /** Still being made: counted as such in `OwnConnections`. */
+  private dialling = true
+  /** Its local end once made, as recorded in `OwnConnections`. */
+  private ownEnd: string | undefined = undefined
   /** Passed to every write: one function per connection, not one per write. */
   private readonly afterWrite = (error: Error | null | undefined): void =>
     this.handlers.onWritten(this, error === null || error === undefined ? undefined : describeSocketError(error))
@@ -326,6 +331,9 @@ export class OutboundConnection {
 
   /** @internal */
   connected(): void {
+    const { localAddress, localPort } = this.socket
+    if (localAddress !== undefined && localPort !== undefined) this.ownEnd = ownKey(localAddress, localPort)
+    this.dialled()
     this.handlers.onConnect(this)
   }
 
@@ -333,7 +341,15 @@ export class OutboundConnection {
   fail(reason: string): void {
     if (this.lost) return
     this.lost = true
+    this.dialled()
+    if (this.ownEnd !== undefined) ownClosed(this.ownEnd)
     this.handlers.onLost(this, reason)
+  }
+
+  private dialled(): void {
+    if (!this.dialling) return
+    this.dialling = false
+    dialEnded(this.lost ? undefined : this.ownEnd)
   }
 }
 
@@ -366,6 +382,7 @@ export const open = (endpoint: Endpoint, handlers: OutboundHandlers): OutboundCo
     onread: discardReplies,
     ...socketOptions
   })
+  dialStarted()
   const connection = new OutboundConnection(socket, handlers)
   ;(socket as Wrapped<OutboundConnection>)[wrapper] = connection
   socket.once("connect", onOutboundConnect)

@@ -1,4 +1,5 @@
-import { Duration, Either } from "effect"
+import * as Duration from "effect/Duration"
+import * as Either from "effect/Either"
 
 /*
  * The spellings accepted, exactly (documented in docs/settings.md, said in every error):
