@@ -4,6 +4,7 @@ import {
   connectedVerdict,
   dialVerdict,
   nextBlamedSince,
+  nextLastHeldAt,
   patienceMillis,
   staysOnProbation,
   stopsHoldingBackAt
@@ -21,20 +22,25 @@ interface Look {
  * returns each destination's stall clock after the last one, with the first time
  * each would have been cut (its stretch of blame reaching its patience).
  */
-const play = (looks: ReadonlyArray<ReadonlyArray<Look>>, step: number, patience = writeTimeout) => {
-  const count = looks[0]!.length
+const play = (looks: ReadonlyArray<ReadonlyArray<Look>>, step: number, patience = writeTimeout) =>
+  playAt(looks.map((look, index) => ({ at: index * step, look })), patience)
+
+/** The same, with a time of its own for each look: the fan-out looks only when something happens. */
+const playAt = (looks: ReadonlyArray<{ readonly at: number; readonly look: ReadonlyArray<Look> }>, patience = writeTimeout) => {
+  const count = looks[0]!.look.length
+  const previous: Array<Role> = Array.from({ length: count }, () => "other")
   const clocks: Array<{ blamedSince: number | undefined; lastHeldAt: number }> = Array.from(
     { length: count },
     () => ({ blamedSince: undefined, lastHeldAt: 0 })
   )
   const cutAt: Array<number | undefined> = Array.from({ length: count }, () => undefined)
-  looks.forEach((look, index) => {
-    const now = index * step
+  looks.forEach(({ at: now, look }) => {
     const hungry = look.filter((d) => d.role === "hungry").length
     const waitedFor = look.some((d) => d.role === "holding" || d.role === "busy")
     look.forEach((d, i) => {
       const clock = clocks[i]!
-      if (d.role === "holding") clock.lastHeldAt = now
+      clock.lastHeldAt = nextLastHeldAt(previous[i]!, d.role, clock.lastHeldAt, now)
+      previous[i] = d.role
       const othersHungry = hungry - (d.role === "hungry" ? 1 : 0) > 0
       clock.blamedSince = nextBlamedSince(clock, d.role, othersHungry, waitedFor, now, patience)
       if (clock.blamedSince !== undefined && now - clock.blamedSince >= patience) cutAt[i] ??= now
@@ -65,6 +71,19 @@ describe("the stall policy (Patience)", () => {
     const looks = repeat(300, (i) => (i % 3 === 0 ? look("holding", "hungry") : look("other", "hungry")))
     const { cutAt } = play(looks, 10)
     expect(cutAt[0]).toBeLessThanOrEqual(1100)
+  })
+
+  it("a hold is measured to its end: one seen only when it starts and when its write completes still counts whole", () => {
+    // Each cycle: full at t while the other is hungry (the source waits, nothing happens), its
+    // write completes at t + 150 ms, longer than a tenth of its patience (hungry a moment), full
+    // again 1 ms later. Looks happen only at those events.
+    const looks = Array.from({ length: 40 }, (_, cycle) => [
+      { at: cycle * 151, look: look("holding", "hungry") },
+      { at: cycle * 151 + 150, look: look("hungry", "hungry") }
+    ]).flat()
+    const { cutAt } = playAt(looks)
+    expect(cutAt[0]).toBeDefined()
+    expect(cutAt[0]!).toBeLessThanOrEqual(1100)
   })
 
   it("a stretch ends once it has not held the source back for a tenth of its patience", () => {

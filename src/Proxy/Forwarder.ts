@@ -7,7 +7,7 @@ import { OutboundBuffer } from "./OutboundBuffer.js"
 import * as Patience from "./Patience.js"
 import { LinkCounters } from "./Stats.js"
 import * as Tcp from "./Tcp.js"
-import { Wakeup } from "./Wakeup.js"
+import { monotonicMillis, Wakeup } from "./Wakeup.js"
 
 /**
  * One destination of one source connection: a state machine driven by socket
@@ -141,6 +141,8 @@ export class Forwarder implements Tcp.OutboundHandlers {
   // The stall policy's numbers (see `Patience`), kept by the fan-out's look at every link.
   blamedSince: number | undefined = undefined
   lastHeldAt = 0
+  /** Its role at the fan-out's last look. */
+  private lastRole: Patience.Role = "other"
   /** Cut for being too slow, and not yet trusted again. */
   onProbation = false
   /** The connection's log annotations and this destination. */
@@ -164,7 +166,7 @@ export class Forwarder implements Tcp.OutboundHandlers {
   }
 
   private now(): number {
-    return this.clock.unsafeCurrentTimeMillis()
+    return monotonicMillis(this.clock)
   }
 
   get patience(): number {
@@ -202,7 +204,8 @@ export class Forwarder implements Tcp.OutboundHandlers {
   /** The fan-out looked at every link at `now`: keep the stall clock (see `Patience`). */
   judge(role: Patience.Role, othersHungry: boolean, anyHolding: boolean, now: number): void {
     const before = this.blamedSince
-    if (role === "holding") this.lastHeldAt = now
+    this.lastHeldAt = Patience.nextLastHeldAt(this.lastRole, role, this.lastHeldAt, now)
+    this.lastRole = role
     this.blamedSince = Patience.nextBlamedSince(this, role, othersHungry, anyHolding, now, this.patience)
     if (this.onProbation) {
       const connectedAt = this.state._tag === "Connected" ? this.state.since : undefined
@@ -348,10 +351,11 @@ export class Forwarder implements Tcp.OutboundHandlers {
     this.state = { _tag: "Finishing", connection: state.connection, since: this.now() }
   }
 
-  /** Any state → Closed: the link is done, or its session is closing. */
+  /** Any state → Closed: the link is done, or its session is closing (what it still holds is then dropped). */
   closed(): void {
     const state = this.state
     if (state._tag === "Closed") return
+    this.counters.addDropped(this.buffer.abandonWrite() + this.buffer.discardQueued())
     if (state._tag === "Connected") this.disconnected()
     if (state._tag === "Connected" || state._tag === "Finishing") state.connection.close()
     if ((state._tag === "Starting" || state._tag === "Down") && state.attempt !== undefined) {

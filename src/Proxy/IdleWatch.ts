@@ -1,7 +1,9 @@
-import { Clock, Duration, Effect } from "effect"
+import { Duration, Effect } from "effect"
+import { monotonicMillis } from "./Wakeup.js"
 
 /** A source the watch may close: when it last sent something, and how to close it. */
 export interface Watched {
+  /** On the clock's monotonic time (`monotonicMillis`). */
   readonly lastActivity: number
   /** Closes the source because it was silent for the idle timeout. */
   closeIdle(): void
@@ -31,7 +33,12 @@ export class IdleWatch {
   /** The watch itself, to run for the proxy's lifetime; with an idle timeout of 0 it does nothing. */
   readonly run: Effect.Effect<void> = Effect.suspend(() => {
     if (this.idleMillis <= 0) return Effect.void
-    return Effect.forever(Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.sleep(Duration.millis(this.sweep(now) - now))))
+    return Effect.forever(
+      Effect.clockWith((clock) => {
+        const now = monotonicMillis(clock)
+        return Effect.sleep(Duration.millis(this.sweep(now) - now))
+      })
+    )
   })
 
   /** Closes the sources silent for the timeout at `now`; returns when the next one could be. */

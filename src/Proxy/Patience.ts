@@ -58,6 +58,15 @@ export interface StallClock {
 }
 
 /**
+ * When the destination last held the source back, looking at `now`. The fan-out looks
+ * only when something happens, so a destination seen holding (or busy) at the last
+ * look has held the source back until this one: a hold is measured to its end, not
+ * to the moment it was first seen.
+ */
+export const nextLastHeldAt = (previousRole: Role, role: Role, lastHeldAt: number, now: number): number =>
+  role === "holding" || previousRole === "holding" || previousRole === "busy" ? now : lastHeldAt
+
+/**
  * The stall clock after looking at every destination at `now`: `role` is this
  * destination's, `othersHungry` whether another one is hungry, `anyHolding`
  * whether the source waits for any one (holding or busy).

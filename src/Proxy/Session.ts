@@ -11,6 +11,7 @@ import { ConnectionCounters } from "./Stats.js"
 import type { ProxyCounters } from "./Stats.js"
 import * as Tcp from "./Tcp.js"
 import { formatBytes } from "./Units.js"
+import { monotonicMillis } from "./Wakeup.js"
 
 export interface SessionContext {
   readonly config: ProxyConfig
@@ -53,7 +54,7 @@ class Session implements Flow, Watched, Drainable {
     private readonly done: Deferred.Deferred<void, unknown>
   ) {
     const { config, counters } = context
-    this.lastActivity = openedAt
+    this.lastActivity = monotonicMillis(clock)
     const peer = Tcp.peerOf(socket)
     this.logAnnotations = { connection: id, peer }
     const settings = {
@@ -75,7 +76,7 @@ class Session implements Flow, Watched, Drainable {
 
   readonly onData = (chunk: Uint8Array): void => {
     if (chunk.length === 0) return
-    this.lastActivity = this.clock.unsafeCurrentTimeMillis()
+    this.lastActivity = monotonicMillis(this.clock)
     this.counters.addReceived(chunk.length)
     for (const forwarder of this.forwarders) forwarder.offer(chunk)
     this.changed()
@@ -84,7 +85,10 @@ class Session implements Flow, Watched, Drainable {
   onEnd(failure: ConnectionLost | undefined): void {
     this.failure = failure
     this.ended = true
-    const now = this.clock.unsafeCurrentTimeMillis()
+    // Flushing from now on: neither the idle watch nor the drain has anything left to close.
+    this.context.drain.remove(this)
+    this.context.idle.unwatch(this)
+    const now = monotonicMillis(this.clock)
     for (const forwarder of this.forwarders) forwarder.sourceEnded(now)
     this.finishIfDone()
   }
@@ -106,7 +110,7 @@ class Session implements Flow, Watched, Drainable {
   /** Looks at every forwarder: who holds the source back, who is blamed for it; pauses or resumes the source. */
   changed(): void {
     const forwarders = this.forwarders
-    const now = this.clock.unsafeCurrentTimeMillis()
+    const now = monotonicMillis(this.clock)
     let waitedFor = 0
     let hungry = 0
     for (const forwarder of forwarders) {

@@ -1,4 +1,12 @@
 import { Effect } from "effect"
+import type { Clock } from "effect"
+
+/**
+ * Milliseconds on `clock`'s monotonic time: what every deadline of the data path
+ * is measured in, so a step of the wall clock (NTP, a resumed VM) neither cuts
+ * connections nor delays redials. (The TestClock drives it as well.)
+ */
+export const monotonicMillis = (clock: Clock.Clock): number => Number(clock.unsafeCurrentTimeNanos()) / 1_000_000
 
 /**
  * Where one fiber waits for "something changed, or it is time": the state it
@@ -14,6 +22,8 @@ import { Effect } from "effect"
  */
 export class Wakeup {
   private resume: ((effect: Effect.Effect<void>) => void) | undefined = undefined
+  /** A wake that came while no one waited (the fiber was between its look and its wait): the next wait ends at once. */
+  private pending = false
   private timer: ReturnType<typeof setTimeout> | undefined = undefined
   /** The deadline of the wait under way; infinite while it waits for a change only. */
   private deadline = Number.POSITIVE_INFINITY
@@ -21,6 +31,11 @@ export class Wakeup {
   /** Waits until `wake`, or until `deadline` (on the clock `now` was read from). */
   waitUntil(deadline: number, now: number): Effect.Effect<void> {
     return Effect.async<void>((resume) => {
+      if (this.pending) {
+        this.pending = false
+        resume(Effect.void)
+        return
+      }
       this.resume = resume
       this.deadline = deadline
       if (deadline !== Number.POSITIVE_INFINITY) this.timer = setTimeout(afterPendingIo, Math.max(0, deadline - now), this)
@@ -31,14 +46,17 @@ export class Wakeup {
   /** Resumes the waiting fiber, if any. */
   wake(): void {
     const resume = this.resume
-    if (resume === undefined) return
+    if (resume === undefined) {
+      this.pending = true
+      return
+    }
     this.clear()
     resume(Effect.void)
   }
 
   /** Resumes the waiting fiber if it means to sleep past `deadline`. */
   wakeBy(deadline: number): void {
-    if (deadline < this.deadline) this.wake()
+    if (this.resume === undefined || deadline < this.deadline) this.wake()
   }
 
   private clear(): void {
