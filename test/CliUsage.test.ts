@@ -18,7 +18,7 @@ vi.setConfig({ testTimeout: 60_000 })
 const transcript = (exit: CliExit): string =>
   `exit code ${exit.code}, signal ${exit.signal}\n--- stdout ---\n${exit.stdout}\n--- stderr ---\n${exit.stderr}`
 
-const ansi = /\u001b\[/
+const ansi = new RegExp(`${String.fromCharCode(27)}\\[`)
 
 /** Starting tsx takes seconds on a loaded machine: a rejection must come, but may come late. */
 const runCli = (args: ReadonlyArray<string>, options: { readonly env?: Readonly<Record<string, string>> } = {}) =>

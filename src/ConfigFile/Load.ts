@@ -99,7 +99,8 @@ const destinationOf = (
   sample: entry.sample ?? 1
 })
 
-const overridable = ["connectTimeout", "writeTimeout", "bufferBytes", "idleTimeout", "maxConnections", "allow"] as const
+/** The settings a route may override. */
+type Overridable = "connectTimeout" | "writeTimeout" | "bufferBytes" | "idleTimeout" | "maxConnections" | "allow"
 
 /**
  * Every setting of every route, from the file's entries: a route's own value, else
@@ -108,7 +109,7 @@ const overridable = ["connectTimeout", "writeTimeout", "bufferBytes", "idleTimeo
  */
 export const resolveRoutes = (entry: FileEntry, flags: FlagValues): Effect.Effect<RoutesConfig, InvalidConfig> =>
   Effect.gen(function*() {
-    const top: Required<{ [K in (typeof overridable)[number]]: Overrides[K] }> = {
+    const top: Required<{ [K in Overridable]: Overrides[K] }> = {
       connectTimeout: yield* topValue("connectTimeout", flags, entry.connectTimeout, settingDefaults.connectTimeout),
       writeTimeout: yield* topValue("writeTimeout", flags, entry.writeTimeout, settingDefaults.writeTimeout),
       bufferBytes: yield* topValue("bufferBytes", flags, entry.bufferBytes, settingDefaults.bufferBytes),
