@@ -71,7 +71,9 @@ const sizes = quick
     destinations: [1, 2, 4],
     latency: { count: 1000, intervalMs: 10 },
     // 1,000 and the largest count that fits the descriptor limit (10,000 where it allows).
-    manyCounts: [...new Set([Math.min(1000, largestSourcesThatFit), largestSourcesThatFit])].filter((count) => count > 0),
+    manyCounts: [...new Set([Math.min(1000, largestSourcesThatFit), largestSourcesThatFit])].filter((count) =>
+      count > 0
+    ),
     manyDurationMs: 10_000,
     manyIdleMs: 3000,
     stalled: { writeTimeout: "2s", beforeMs: 2000, settleMs: 1000, afterMs: 5000 }
@@ -110,12 +112,23 @@ const repeat = async (label, kinds, times, run) => {
 
 const figure = (scenario, name, results, pick, digits, extra = {}) => {
   const of = (kind) => (results[kind] && results[kind].length > 0 ? summarize(results[kind].map(pick)) : undefined)
-  rows.push({ scenario, figure: name, digits, proxy: of("proxy"), reference: of("reference"), ceiling: of("ceiling"), ...extra })
+  rows.push({
+    scenario,
+    figure: name,
+    digits,
+    proxy: of("proxy"),
+    reference: of("reference"),
+    ceiling: of("ceiling"),
+    ...extra
+  })
 }
 /** Targets (issue 9): on the ratio or difference proxy vs reference, or on the proxy's own figure. */
 const ratioAtLeast = (value) => ({ target: { on: "comparison", op: ">=", value } })
 const ratioAtMost = (value) => ({ target: { on: "comparison", op: "<=", value } })
-const differenceAtMost = (value, unit) => ({ compare: "difference", target: { on: "comparison", op: "<=", value, unit } })
+const differenceAtMost = (value, unit) => ({
+  compare: "difference",
+  target: { on: "comparison", op: "<=", value, unit }
+})
 const proxyAtMost = (value, unit, op = "<=") => ({ target: { on: "proxy", op, value, unit } })
 const proxyAtLeast = (value, unit) => ({ target: { on: "proxy", op: ">=", value, unit } })
 
@@ -125,8 +138,12 @@ mkdirSync(path.join(repoRoot, "bench", "results"), { recursive: true })
 if (only.includes("throughput")) {
   for (const n of sizes.destinations) {
     const scenario = `throughput 1→${n}`
-    const results = await repeat(scenario, ["ceiling", "reference", "proxy"], runs, (kind) =>
-      throughputRun(kind, n, sizes.throughputBytes))
+    const results = await repeat(
+      scenario,
+      ["ceiling", "reference", "proxy"],
+      runs,
+      (kind) => throughputRun(kind, n, sizes.throughputBytes)
+    )
     figure(scenario, "MB/s (sum over destinations)", results, (r) => r.mbPerSecond, 0, ratioAtLeast(0.95))
     figure(scenario, "read system calls per MiB from the source", results, (r) => r.readsPerMiB, 1, ratioAtMost(1.25))
     figure(scenario, "write system calls per MiB from the source", results, (r) => r.writesPerMiB, 1, ratioAtMost(1.25))
@@ -134,7 +151,9 @@ if (only.includes("throughput")) {
     figure(scenario, "peak RSS, MB", results, (r) => r.peakRssMB, 0)
   }
   notes.push(
-    `Throughput: ${sizes.throughputBytes / 2 ** 20} MiB from one source, every byte verified at every destination; MB = 10^6 bytes. ` +
+    `Throughput: ${
+      sizes.throughputBytes / 2 ** 20
+    } MiB from one source, every byte verified at every destination; MB = 10^6 bytes. ` +
       "System calls: `syscr` / `syscw` of the fan-out's own node process (`/proc/PID/io`, all its threads), read just before the source connects and after the last byte arrived, over the MiB the source sent (writes cover all destinations)."
   )
 }
@@ -143,8 +162,12 @@ if (only.includes("latency")) {
   const { count, intervalMs } = sizes.latency
   // The one-file build, as deployed; built before anything is timed.
   bundlePath()
-  const results = await repeat(`latency 1→2, ${1000 / intervalMs} msg/s`, ["reference", "proxy", "bundle"], runs, (kind) =>
-    latencyRun(kind, 2, count, intervalMs))
+  const results = await repeat(
+    `latency 1→2, ${1000 / intervalMs} msg/s`,
+    ["reference", "proxy", "bundle"],
+    runs,
+    (kind) => latencyRun(kind, 2, count, intervalMs)
+  )
   const how = process.env.BENCH_PROXY_ENTRY ? "BENCH_PROXY_ENTRY" : "through tsx"
   for (const [label, kind] of [[how, "proxy"], ["one-file build", "bundle"]]) {
     const scenario = `latency 1→2, ${1000 / intervalMs} msg/s, ${label}`
@@ -162,34 +185,76 @@ if (only.includes("latency")) {
 if (only.includes("many")) {
   for (const count of sizes.manyCounts) {
     const scenario = `many sources ${count}×2`
-    const results = await repeat(scenario, ["reference", "proxy"], count > 2000 ? 1 : runs, (kind) =>
-      manyRun(kind, count, sizes.manyDurationMs, sizes.manyIdleMs))
+    const results = await repeat(
+      scenario,
+      ["reference", "proxy"],
+      count > 2000 ? 1 : runs,
+      (kind) => manyRun(kind, count, sizes.manyDurationMs, sizes.manyIdleMs)
+    )
     const first = count === sizes.manyCounts[0]
     figure(scenario, "destination connections up", results, (r) => r.destinationConnections, 0, { noRatio: true })
-    figure(scenario, `time until all ${(2 * count).toLocaleString("en")} destination connections are up, s`, results, (r) => r.setupSeconds, 2, first ? ratioAtMost(1.5) : {})
-    figure(scenario, "RSS per source connection, idle, KB", results, (r) => r.idleRssPerConnectionKB, 1, proxyAtMost(40, "KB"))
-    figure(scenario, "messages delivered / sent", results, (r) => r.messagesDelivered / r.messagesSent, 4, { noRatio: true })
+    figure(
+      scenario,
+      `time until all ${(2 * count).toLocaleString("en")} destination connections are up, s`,
+      results,
+      (r) => r.setupSeconds,
+      2,
+      first ? ratioAtMost(1.5) : {}
+    )
+    figure(
+      scenario,
+      "RSS per source connection, idle, KB",
+      results,
+      (r) => r.idleRssPerConnectionKB,
+      1,
+      proxyAtMost(40, "KB")
+    )
+    figure(scenario, "messages delivered / sent", results, (r) => r.messagesDelivered / r.messagesSent, 4, {
+      noRatio: true
+    })
     figure(scenario, "p99 latency, ms", results, (r) => r.p99Ms, 1)
     figure(scenario, "CPU % of one core", results, (r) => r.cpuPercent, 1)
     figure(scenario, "RSS, MB", results, (r) => r.rssMB, 0)
-    figure(scenario, "RSS per source connection at 1 msg/s, KB", results, (r) => r.rssPerConnectionKB, 1, proxyAtMost(40, "KB"))
+    figure(
+      scenario,
+      "RSS per source connection at 1 msg/s, KB",
+      results,
+      (r) => r.rssPerConnectionKB,
+      1,
+      proxyAtMost(40, "KB")
+    )
     for (const kind of ["reference", "proxy"]) {
-      const bad = results[kind].find((r) => r.messagesDelivered !== r.messagesSent || r.outOfOrder !== 0 || r.established !== count)
-      if (bad) notes.push(`many sources ${count}×2, ${kind}: ${bad.established} connected, ${bad.messagesDelivered} of ${bad.messagesSent} messages delivered, ${bad.outOfOrder} out of order.`)
+      const bad = results[kind].find((r) =>
+        r.messagesDelivered !== r.messagesSent || r.outOfOrder !== 0 || r.established !== count
+      )
+      if (bad)
+        notes.push(
+          `many sources ${count}×2, ${kind}: ${bad.established} connected, ${bad.messagesDelivered} of ${bad.messagesSent} messages delivered, ${bad.outOfOrder} out of order.`
+        )
     }
     if (count < targetSources && count === largestSourcesThatFit) {
       const proxy = results.proxy.at(-1)
       const factor = targetSources / count
       notes.push(
-        `${targetSources.toLocaleString("en")} sources do not fit this machine's descriptor limit (${machine.openFilesLimit} per process; the proxy needs 3 per source), so the largest count that fits, ${count.toLocaleString("en")}, was run. ` +
-          `EXTRAPOLATED linearly to ${targetSources.toLocaleString("en")}×2 from that run: proxy CPU ≈ ${(proxy.cpuPercent * factor).toFixed(0)} % of one core, ` +
+        `${
+          targetSources.toLocaleString("en")
+        } sources do not fit this machine's descriptor limit (${machine.openFilesLimit} per process; the proxy needs 3 per source), so the largest count that fits, ${
+          count.toLocaleString("en")
+        }, was run. ` +
+          `EXTRAPOLATED linearly to ${targetSources.toLocaleString("en")}×2 from that run: proxy CPU ≈ ${
+            (proxy.cpuPercent * factor).toFixed(0)
+          } % of one core, ` +
           `RSS ≈ ${Math.round(proxy.baselineRssMB + (proxy.rssPerConnectionKB * targetSources) / 1000)} MB.`
       )
     }
   }
   notes.push(
     "Many sources: set-up is from the first source's dial to the last destination connection accepted (the sources dial 256 at a time). " +
-      `Idle RSS is taken ${sizes.manyIdleMs / 1000} s after everything is up, before anything is sent; then each source sends a 64-byte message per second for ${sizes.manyDurationMs / 1000} s, spread evenly over the second, and RSS is taken again. ` +
+      `Idle RSS is taken ${
+        sizes.manyIdleMs / 1000
+      } s after everything is up, before anything is sent; then each source sends a 64-byte message per second for ${
+        sizes.manyDurationMs / 1000
+      } s, spread evenly over the second, and RSS is taken again. ` +
       "RSS per source connection is (RSS − RSS before any source connected) / sources; KB = 1000 bytes. The largest count runs once."
   )
 }
@@ -199,8 +264,20 @@ if (only.includes("stalled")) {
   const scenario = "stalled destination 1→3"
   const results = await repeat(scenario, ["reference", "proxy"], runs, (kind) => stalledRun(kind, true, options))
   const baseline = await repeat("healthy only 1→2 (timed)", ["proxy"], runs, (kind) => stalledRun(kind, false, options))
-  figure(scenario, `MB/s to the 2 healthy ones, first ${options.writeTimeout} (before the cut)`, results, (r) => r.beforeMBps, 0)
-  figure(scenario, `MB/s to the 2 healthy ones, after --write-timeout ${options.writeTimeout}`, results, (r) => r.afterMBps, 0)
+  figure(
+    scenario,
+    `MB/s to the 2 healthy ones, first ${options.writeTimeout} (before the cut)`,
+    results,
+    (r) => r.beforeMBps,
+    0
+  )
+  figure(
+    scenario,
+    `MB/s to the 2 healthy ones, after --write-timeout ${options.writeTimeout}`,
+    results,
+    (r) => r.afterMBps,
+    0
+  )
   rows.push({
     scenario,
     figure: "after-cut MB/s / MB/s with only the 2 healthy ones (proxy)",
@@ -211,7 +288,9 @@ if (only.includes("stalled")) {
   })
   figure(scenario, "peak RSS, MB", results, (r) => r.peakRssMB, 0, proxyAtMost(300, "MB", "<"))
   notes.push(
-    `Stalled: one destination accepts and never reads; the proxy runs with --write-timeout ${options.writeTimeout}. "After" is measured from ${options.settleMs} ms past the timeout for ${options.afterMs / 1000} s. The reference has no timeout: it stalls for good.`
+    `Stalled: one destination accepts and never reads; the proxy runs with --write-timeout ${options.writeTimeout}. "After" is measured from ${options.settleMs} ms past the timeout for ${
+      options.afterMs / 1000
+    } s. The reference has no timeout: it stalls for good.`
   )
 }
 
@@ -220,7 +299,9 @@ if (only.includes("heap")) {
   const results = {}
   for (const kind of ["reference", "proxy"]) {
     log(`${scenario}: ${kind}, ${heapSessions} sessions`)
-    results[kind] = [await heapRun(kind, quick ? { sessions: heapSessions, warm: 2, settleMs: 300 } : { sessions: heapSessions })]
+    results[kind] = [
+      await heapRun(kind, quick ? { sessions: heapSessions, warm: 2, settleMs: 300 } : { sessions: heapSessions })
+    ]
   }
   raw[scenario] = results
   const structure = (kind) => [structureCounts(results[kind][0])]
@@ -242,7 +323,12 @@ if (only.includes("startup")) {
   const scenario = "start-up"
   const times = quick ? 1 : Math.max(runs, 5)
   // The first run of each fills tsx's compile cache; it counts like the others (a fresh clone pays it once).
-  const listening = await repeat("start-up: until listening", ["reference", "proxy", "tsxLoader"], times, (kind) => startupRun(kind, "listening"))
+  const listening = await repeat(
+    "start-up: until listening",
+    ["reference", "proxy", "tsxLoader"],
+    times,
+    (kind) => startupRun(kind, "listening")
+  )
   const help = await repeat("start-up: --help", ["reference", "proxy"], times, (kind) => startupRun(kind, "help"))
   figure(scenario, "s until listening: npx tsx src/main.ts proxy / the one-file build", listening, (r) => r.seconds, 2)
   rows.push({
@@ -267,7 +353,9 @@ const results = {
   rows,
   notes: [
     ...notes,
-    `The proxy runs as its own process: \`${proxyEntryLabel} --listen 127.0.0.1:0 --dest ...\`${process.env.BENCH_PROXY_ENTRY ? "" : " (TypeScript is compiled when loaded; run time is plain node)"}, except where a row says "one-file build".`,
+    `The proxy runs as its own process: \`${proxyEntryLabel} --listen 127.0.0.1:0 --dest ...\`${
+      process.env.BENCH_PROXY_ENTRY ? "" : " (TypeScript is compiled when loaded; run time is plain node)"
+    }, except where a row says "one-file build".`,
     ...(runs < 3 && !quick ? [`Only ${runs} run(s) per figure: the targets call for medians of at least 3.`] : [])
   ],
   raw

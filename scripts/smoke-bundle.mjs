@@ -68,7 +68,10 @@ const checkCli = async (how, command, prefix, options) => {
     const hello = `hello ${process.pid}`
     await sendAndClose(Number(proxyPort), hello)
     await destination.waitForLine(new RegExp(`closed by .* after ${hello.length} B`))
-    expect(destination.output.stdout.includes(hello), `the destination did not log ${hello}\n${destination.transcript()}`)
+    expect(
+      destination.output.stdout.includes(hello),
+      `the destination did not log ${hello}\n${destination.transcript()}`
+    )
     await proxy.waitForLine(/connection closed/)
     proxy.kill("SIGTERM")
     const proxyExit = await proxy.waitForExit()
@@ -96,10 +99,24 @@ await runChecks("bundle-smoke", async () => {
     const prefix = path.join(work, "prefix")
     const install = await run(
       "npm",
-      ["install", "--global", "--offline", "--no-audit", "--no-fund", "--prefix", prefix, "--cache", path.join(work, "cache"), tarball],
+      [
+        "install",
+        "--global",
+        "--offline",
+        "--no-audit",
+        "--no-fund",
+        "--prefix",
+        prefix,
+        "--cache",
+        path.join(work, "cache"),
+        tarball
+      ],
       npmOptions
     )
-    expect(install.code === 0, `npm install -g of the tarball failed (does it need a dependency?)\n${JSON.stringify(install)}`)
+    expect(
+      install.code === 0,
+      `npm install -g of the tarball failed (does it need a dependency?)\n${JSON.stringify(install)}`
+    )
     const installedEnv = cleanEnv({ PATH: `${path.join(prefix, "bin")}${path.delimiter}${process.env.PATH}` })
     await checkCli("installed tarball", "socket-proxy", [], { cwd: work, env: installedEnv })
 
@@ -107,7 +124,16 @@ await runChecks("bundle-smoke", async () => {
     await check(`npx --package <tarball> socket-proxy --version prints ${version}`, async () => {
       const npx = await run(
         "npx",
-        ["--yes", "--offline", "--cache", path.join(work, "npx-cache"), "--package", tarball, "socket-proxy", "--version"],
+        [
+          "--yes",
+          "--offline",
+          "--cache",
+          path.join(work, "npx-cache"),
+          "--package",
+          tarball,
+          "socket-proxy",
+          "--version"
+        ],
         { cwd: work, env: cleanEnv(), deadline: 120_000 }
       )
       expect(npx.code === 0 && npx.stdout.trim() === version, `expected ${version} and exit 0\n${JSON.stringify(npx)}`)

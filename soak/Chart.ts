@@ -10,7 +10,12 @@ const blocks = " ▁▂▃▄▅▆▇█"
 export const chart = (
   title: string,
   values: ReadonlyArray<number>,
-  options: { readonly width?: number; readonly height?: number; readonly unit: (value: number) => string; readonly seconds: number }
+  options: {
+    readonly width?: number
+    readonly height?: number
+    readonly unit: (value: number) => string
+    readonly seconds: number
+  }
 ): string => {
   const width = options.width ?? 60
   const height = options.height ?? 8

@@ -4,7 +4,7 @@
  */
 
 /** mulberry32: small, fast, and good enough to pick faults. */
-export const prng = (seed: number): (() => number) => {
+export const prng = (seed: number): () => number => {
   let state = seed >>> 0
   return () => {
     state = (state + 0x6d2b79f5) >>> 0

@@ -37,12 +37,16 @@ export const leaksIn = (reading: LeakReading, expect: LeakExpectation): Readonly
   const open = metricOf(reading, "socket_proxy_connections_open", { route: proxyRoute }) ?? reading.sources
   if (open !== reading.sources) {
     problems.push(
-      `socket_proxy_connections_open is ${open} but ${reading.sources} sources are connected: ${open - reading.sources} source connection(s) leaked`
+      `socket_proxy_connections_open is ${open} but ${reading.sources} sources are connected: ${
+        open - reading.sources
+      } source connection(s) leaked`
     )
   }
   let destinationSockets = 0
   for (const name of expect.destinations) {
-    const held = metricOf(reading, "socket_proxy_destination_connections_open", { destination: name, route: proxyRoute }) ?? reading.sources
+    const held =
+      metricOf(reading, "socket_proxy_destination_connections_open", { destination: name, route: proxyRoute }) ??
+        reading.sources
     destinationSockets += held
     if (held !== open) problems.push(`destination ${name} has ${held} connections open for ${open} sources`)
   }

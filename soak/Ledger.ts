@@ -118,7 +118,9 @@ export const checkLedger = (input: LedgerInput): LedgerResult => {
     if (close.sourceId === undefined) continue
     const source = sources.get(close.sourceId)
     if (source?.cleanlyEndedAfter !== undefined && source.cleanlyEndedAfter !== close.bytesIn) {
-      violations.push(`the proxy received ${close.bytesIn} bytes of ${name}, which sent ${source.cleanlyEndedAfter} and closed cleanly`)
+      violations.push(
+        `the proxy received ${close.bytesIn} bytes of ${name}, which sent ${source.cleanlyEndedAfter} and closed cleanly`
+      )
     }
     const segments = segmentsBySource.get(close.sourceId) ?? []
     for (const link of close.links) {
@@ -130,7 +132,10 @@ export const checkLedger = (input: LedgerInput): LedgerResult => {
       let destinationFault = false
       for (const generation of generations) {
         // A run that was over before this source connected never had a chance to see it.
-        if (generation.killedAt !== undefined && source !== undefined && generation.killedAt + eventLagMillis < source.connectedAt) {
+        if (
+          generation.killedAt !== undefined && source !== undefined &&
+          generation.killedAt + eventLagMillis < source.connectedAt
+        ) {
           continue
         }
         const mine = segments
@@ -167,7 +172,9 @@ export const checkLedger = (input: LedgerInput): LedgerResult => {
       const unexplainedBytes = unexplained.reduce((sum, [from, to]) => sum + (to - from), 0)
       if (unexplainedBytes > link.dropped) {
         violations.push(
-          `destination ${link.destination} missed ${unexplainedBytes} bytes of ${name} (stream offsets ${describeGaps(unexplained)}) but the proxy reported ${link.dropped} dropped for it`
+          `destination ${link.destination} missed ${unexplainedBytes} bytes of ${name} (stream offsets ${
+            describeGaps(unexplained)
+          }) but the proxy reported ${link.dropped} dropped for it`
         )
         unexplained = []
       }

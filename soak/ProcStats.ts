@@ -20,4 +20,3 @@ export const residentBytes = (pid: number): number => {
   const match = status.match(/^VmRSS:\s+(\d+)\s+kB/m)
   return match === null ? 0 : Number(match[1]) * 1024
 }
-

@@ -132,5 +132,8 @@ export const proxyFeatures: Effect.Effect<ProxyFeatures> = Effect.async<ProxyFea
   child.stdout.on("data", (text: string) => {
     help += text
   })
-  child.on("close", () => resume(Effect.succeed({ metrics: help.includes("--metrics"), jsonLogs: help.includes("--log-format") })))
+  child.on(
+    "close",
+    () => resume(Effect.succeed({ metrics: help.includes("--metrics"), jsonLogs: help.includes("--log-format") }))
+  )
 })

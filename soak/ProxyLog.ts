@@ -29,7 +29,11 @@ export const parseLogLine = (line: string): LogLine => {
   if (line.startsWith("{")) {
     try {
       const json = JSON.parse(line) as { message?: unknown; logLevel?: unknown; annotations?: Record<string, unknown> }
-      return { message: messageText(json.message), level: String(json.logLevel ?? ""), annotations: json.annotations ?? {} }
+      return {
+        message: messageText(json.message),
+        level: String(json.logLevel ?? ""),
+        annotations: json.annotations ?? {}
+      }
     } catch {
       // Not JSON after all.
     }

@@ -318,7 +318,9 @@ export const runSoak = (options: SoakOptions): Effect.Effect<SoakReport, never, 
           () => `destination ${destination.index} did not start listening\n${child.stderrTail()}`
         )
         if (!destination.listening) {
-          return yield* fail(`destination ${destination.index} could not listen on port ${destination.port}: ${child.stderrTail()}`)
+          return yield* fail(
+            `destination ${destination.index} could not listen on port ${destination.port}: ${child.stderrTail()}`
+          )
         }
       })
 
@@ -467,9 +469,9 @@ export const runSoak = (options: SoakOptions): Effect.Effect<SoakReport, never, 
               lacking.push(
                 `destination ${destination.index} got nothing new from ${ids.length} of ${owed.size} live sources (e.g. ${
                   ids.slice(0, 3).map((id) =>
-                    `${id}${isNew(id) ? " (connected this round)" : ""}: had sent ${owed.get(id)} B, now ${sources.get(id)?.written} B, destination reached ${
-                      destination.reached.get(id) ?? 0
-                    }`
+                    `${id}${isNew(id) ? " (connected this round)" : ""}: had sent ${owed.get(id)} B, now ${
+                      sources.get(id)?.written
+                    } B, destination reached ${destination.reached.get(id) ?? 0}`
                   ).join("; ")
                 })`
               )
@@ -478,7 +480,9 @@ export const runSoak = (options: SoakOptions): Effect.Effect<SoakReport, never, 
           return lacking
         }
         for (const [which, bound] of [["existing", recoveryBound], ["all", coldBound]] as const) {
-          const flowed = yield* changed.waitUntil(() => missing(which).length === 0 || proxy.unexpectedExit !== undefined).pipe(
+          const flowed = yield* changed.waitUntil(() =>
+            missing(which).length === 0 || proxy.unexpectedExit !== undefined
+          ).pipe(
             Effect.timeoutOption(Duration.millis(Math.max(0, since + Duration.toMillis(bound) - Date.now())))
           )
           if (proxy.unexpectedExit !== undefined) return yield* fail(proxy.unexpectedExit)
@@ -503,9 +507,9 @@ export const runSoak = (options: SoakOptions): Effect.Effect<SoakReport, never, 
               Duration.format(options.writeTimeout)
             }; plus ${Duration.format(options.loadMargin)} for load; a new connection gets ${
               Duration.format(coldBound)
-            }; this run of the proxy has logged ${proxy.opened} connections opened): ${missing(which).join("; ")}. The proxy's view: ${
-              view.join("; ")
-            }`
+            }; this run of the proxy has logged ${proxy.opened} connections opened): ${
+              missing(which).join("; ")
+            }. The proxy's view: ${view.join("; ")}`
           )
         }
         return Duration.millis(Date.now() - since)
@@ -521,7 +525,8 @@ export const runSoak = (options: SoakOptions): Effect.Effect<SoakReport, never, 
         )
         // Sources of a proxy that was killed have no "connection closed" line: nothing to balance.
         const orphans = [...sources.values()].filter((s) =>
-          s.close === undefined && s.closedAt !== undefined && s.proxyGeneration < proxy.generation && s.closedAt < now - 2_000
+          s.close === undefined && s.closedAt !== undefined && s.proxyGeneration < proxy.generation &&
+          s.closedAt < now - 2_000
         )
         const ids = new Set(settled.map((s) => s.sourceId))
         const result = checkLedger({
@@ -546,11 +551,15 @@ export const runSoak = (options: SoakOptions): Effect.Effect<SoakReport, never, 
           if (list.length === 0) sourcesByPort.delete(source.port)
           else sourcesByPort.set(source.port, list)
         }
-        const keep = segments.filter((s) => s.sourceId === undefined ? false : !ids.has(s.sourceId) && sources.has(s.sourceId))
+        const keep = segments.filter((s) =>
+          s.sourceId === undefined ? false : !ids.has(s.sourceId) && sources.has(s.sourceId)
+        )
         segments.length = 0
         segments.push(...keep)
         if (result.violations.length > 0) {
-          return yield* fail(`${round}: ${result.violations.length} integrity violation(s): ${result.violations.slice(0, 5).join("; ")}`)
+          return yield* fail(
+            `${round}: ${result.violations.length} integrity violation(s): ${result.violations.slice(0, 5).join("; ")}`
+          )
         }
       })
 
@@ -581,7 +590,10 @@ export const runSoak = (options: SoakOptions): Effect.Effect<SoakReport, never, 
           readLeaks,
           (reading) => leaksIn(reading, allowed?.()).length === 0,
           leakSettle,
-          (reading) => `${round}: leak check failed after ${Duration.format(leakSettle)}: ${leaksIn(reading, allowed?.()).join("; ")}`
+          (reading) =>
+            `${round}: leak check failed after ${Duration.format(leakSettle)}: ${
+              leaksIn(reading, allowed?.()).join("; ")
+            }`
         )
         // Bounded memory as the README promises it: what the open connections may hold
         // (--buffer per destination and the read window), plus room for V8's own heap.
@@ -681,7 +693,11 @@ export const runSoak = (options: SoakOptions): Effect.Effect<SoakReport, never, 
         } catch {
           // Killed a moment ago.
         }
-        samples.push({ at: now - startedAt, rssBytes: rss, bytesPerSecond: Math.max(0, ((sent - lastSent) * 1000) / (now - lastAt)) })
+        samples.push({
+          at: now - startedAt,
+          rssBytes: rss,
+          bytesPerSecond: Math.max(0, ((sent - lastSent) * 1000) / (now - lastAt))
+        })
         lastSent = sent
         lastAt = now
       }
@@ -690,7 +706,9 @@ export const runSoak = (options: SoakOptions): Effect.Effect<SoakReport, never, 
     const body = Effect.gen(function*() {
       // Baseline: the idle proxy, before any source.
       if (!features.metrics || !features.jsonLogs) {
-        log("soak: this proxy has no --metrics / --log-format json: counts come from the harness and /proc only, links are not balanced")
+        log(
+          "soak: this proxy has no --metrics / --log-format json: counts come from the harness and /proc only, links are not balanced"
+        )
       }
       const idle = yield* poll(
         readLeaks,
@@ -748,7 +766,11 @@ export const runSoak = (options: SoakOptions): Effect.Effect<SoakReport, never, 
         yield* checkIntegrity(`round ${rounds}`)
         yield* checkLeaks(`round ${rounds}`)
         log(
-          `round ${rounds}: ${total} sources connected ${Duration.format(Duration.millis(faultsDone - roundStarted))} after the faults began; data flowing to all ${options.destinations} destinations ${Duration.format(flowing)} later; integrity and leak checks passed`
+          `round ${rounds}: ${total} sources connected ${
+            Duration.format(Duration.millis(faultsDone - roundStarted))
+          } after the faults began; data flowing to all ${options.destinations} destinations ${
+            Duration.format(flowing)
+          } later; integrity and leak checks passed`
         )
       }
       // The end: every source half-closes; everything must be delivered, balanced and released.
@@ -766,7 +788,9 @@ export const runSoak = (options: SoakOptions): Effect.Effect<SoakReport, never, 
           destinations.every((d) => d.openIds.size === 0 && d.progressAt > closedAt + 3_000),
         Duration.sum(Duration.seconds(20), options.loadMargin),
         () => {
-          const unclosed = [...sources.values()].filter((s) => s.close === undefined && s.proxyGeneration === proxy.generation)
+          const unclosed = [...sources.values()].filter((s) =>
+            s.close === undefined && s.proxyGeneration === proxy.generation
+          )
           return `${unclosed.length} source connections never got a "connection closed" line from the proxy (e.g. ${
             unclosed.slice(0, 5).map((s) => `${s.sourceId} from port ${s.port}`).join(", ")
           })`
@@ -777,7 +801,10 @@ export const runSoak = (options: SoakOptions): Effect.Effect<SoakReport, never, 
         readLeaks,
         (reading) => leaksIn(reading, baseline.fibers === undefined ? undefined : baseline.fibers + 2).length === 0,
         leakSettle,
-        (reading) => `the end: leak check failed: ${leaksIn(reading, baseline.fibers === undefined ? undefined : baseline.fibers + 2).join("; ")}`
+        (reading) =>
+          `the end: leak check failed: ${
+            leaksIn(reading, baseline.fibers === undefined ? undefined : baseline.fibers + 2).join("; ")
+          }`
       )
       // V8 gives memory back only once allocation has been quiet for a while (its memory
       // reducer), so an idle proxy is given time to come back down.
@@ -786,7 +813,10 @@ export const runSoak = (options: SoakOptions): Effect.Effect<SoakReport, never, 
         Effect.sync(() => residentBytes(proxy.pid!)),
         (bytes) => bytes <= idleLimit,
         Duration.sum(Duration.seconds(60), options.loadMargin),
-        (bytes) => `the end: the idle proxy still holds ${mib(bytes)}, over 1.5 x its loaded baseline ${mib(baseline.rssBytes)} + 64 MiB`
+        (bytes) =>
+          `the end: the idle proxy still holds ${mib(bytes)}, over 1.5 x its loaded baseline ${
+            mib(baseline.rssBytes)
+          } + 64 MiB`
       )
       return { sockets: final.sockets, fibers: metric(final, "socket_proxy_fibers_active"), rssBytes: rss }
     })
@@ -807,7 +837,11 @@ export const runSoak = (options: SoakOptions): Effect.Effect<SoakReport, never, 
       )
       const exit = proxy.child?.exit()
       if (exited._tag === "None" || exit?.code !== 0) {
-        failures.push(`SIGTERM: the proxy did not exit 0 after draining: ${JSON.stringify(exit)}\n${proxy.child?.stderrTail() ?? ""}`)
+        failures.push(
+          `SIGTERM: the proxy did not exit 0 after draining: ${JSON.stringify(exit)}\n${
+            proxy.child?.stderrTail() ?? ""
+          }`
+        )
       }
     }
     return {

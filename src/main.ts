@@ -16,7 +16,9 @@ import { runCli } from "./Cli/Run.js"
 class ExitWith extends Data.TaggedError("ExitWith")<{ readonly code: number }> {}
 
 /** Usage errors exit 2, a port we cannot listen on exits 1; each is one line on stderr. */
-const reportFailure = (error: { readonly _tag: string; readonly message?: string } | ValidationError.ValidationError) => {
+const reportFailure = (
+  error: { readonly _tag: string; readonly message?: string } | ValidationError.ValidationError
+) => {
   if (ValidationError.isValidationError(error)) {
     // @effect/cli has printed it already.
     return Effect.fail(new ExitWith({ code: 2 }))

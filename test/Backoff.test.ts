@@ -38,8 +38,10 @@ describe("redial backoff", () => {
   it.effect("a destination cut for being too slow is redialled after one to two --write-timeouts, jittered", () =>
     Effect.gen(function*() {
       const writeTimeout = Duration.seconds(2)
-      const delays = yield* Effect.forEach(Array.from({ length: 200 }), () =>
-        Effect.map(tooSlowRedialDelay(writeTimeout), Duration.toMillis))
+      const delays = yield* Effect.forEach(
+        Array.from({ length: 200 }),
+        () => Effect.map(tooSlowRedialDelay(writeTimeout), Duration.toMillis)
+      )
       for (const delay of delays) {
         expect(delay).toBeGreaterThanOrEqual(2000)
         expect(delay).toBeLessThanOrEqual(4000)

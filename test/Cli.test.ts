@@ -147,18 +147,20 @@ describe("cli: proxy --help", () => {
     Effect.gen(function*() {
       const exit = yield* runCli(["proxy", "--help"])
       const help = stripAnsi(exit.stdout)
-      for (const text of [
-        "--metrics",
-        "SOCKET_PROXY_METRICS",
-        "--log-format",
-        "SOCKET_PROXY_LOG_FORMAT",
-        "--max-connections",
-        "SOCKET_PROXY_MAX_CONNECTIONS",
-        "--allow",
-        "SOCKET_PROXY_ALLOW",
-        "--drain-timeout",
-        "SOCKET_PROXY_DRAIN_TIMEOUT"
-      ]) expect(help, transcript(exit)).toContain(text)
+      for (
+        const text of [
+          "--metrics",
+          "SOCKET_PROXY_METRICS",
+          "--log-format",
+          "SOCKET_PROXY_LOG_FORMAT",
+          "--max-connections",
+          "SOCKET_PROXY_MAX_CONNECTIONS",
+          "--allow",
+          "SOCKET_PROXY_ALLOW",
+          "--drain-timeout",
+          "SOCKET_PROXY_DRAIN_TIMEOUT"
+        ]
+      ) expect(help, transcript(exit)).toContain(text)
     }))
 })
 

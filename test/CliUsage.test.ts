@@ -36,44 +36,98 @@ const expectRejection = (exit: CliExit, mentions: ReadonlyArray<string>): void =
 
 const proxyArgs = ["proxy", "--listen", `${loopback}:0`, "--dest", `${loopback}:9`] as const
 
-const rejections: ReadonlyArray<{ name: string; args: ReadonlyArray<string>; env?: Record<string, string>; mentions: ReadonlyArray<string> }> = [
-  { name: "--listen twice", args: ["proxy", "--listen", "1", "--listen", "2", "--dest", "a:1"], mentions: ["--listen", "\"1\"", "\"2\"", "once"] },
-  { name: "fake-source --port abc", args: ["fake-source", "--port", "abc"], mentions: ["--port", "\"abc\"", "port number"] },
+const rejections: ReadonlyArray<
+  { name: string; args: ReadonlyArray<string>; env?: Record<string, string>; mentions: ReadonlyArray<string> }
+> = [
+  {
+    name: "--listen twice",
+    args: ["proxy", "--listen", "1", "--listen", "2", "--dest", "a:1"],
+    mentions: ["--listen", "\"1\"", "\"2\"", "once"]
+  },
+  {
+    name: "fake-source --port abc",
+    args: ["fake-source", "--port", "abc"],
+    mentions: ["--port", "\"abc\"", "port number"]
+  },
   { name: "an unknown argument", args: [...proxyArgs, "--no-such-flag"], mentions: ["--no-such-flag", "--help"] },
   { name: "--wizard", args: [...proxyArgs, "--wizard"], mentions: ["--wizard"] },
   { name: "--completions", args: ["proxy", "--completions", "bash"], mentions: ["--completions"] },
-  { name: "a flag without its value", args: ["proxy", "--dest", "a:1", "--listen"], mentions: ["--listen", "PORT|HOST:PORT"] },
+  {
+    name: "a flag without its value",
+    args: ["proxy", "--dest", "a:1", "--listen"],
+    mentions: ["--listen", "PORT|HOST:PORT"]
+  },
   { name: "an unknown command", args: ["prxy"], mentions: ["\"prxy\"", "proxy"] },
-  { name: "--listen abc names the bare PORT form", args: ["proxy", "--listen", "abc", "--dest", "a:1"], mentions: ["--listen", "\"abc\"", "PORT", "8000"] },
-  { name: "--log-level loud", args: [...proxyArgs, "--log-level", "loud"], mentions: ["--log-level", "\"loud\"", "warn"] },
-  { name: "SOCKET_PROXY_LOG_LEVEL=loud", args: [...proxyArgs], env: { SOCKET_PROXY_LOG_LEVEL: "loud" }, mentions: ["SOCKET_PROXY_LOG_LEVEL", "\"loud\""] },
-  { name: "a duration in words", args: [...proxyArgs, "--idle-timeout", "5 seconds"], mentions: ["--idle-timeout", "\"5 seconds\"", "ms, s, m, h, d"] },
-  { name: "a duration with an upper-case unit", args: [...proxyArgs, "--write-timeout", "5S"], mentions: ["--write-timeout", "\"5S\""] },
-  { name: "a size in lower case", args: [...proxyArgs, "--buffer", "1mib"], mentions: ["--buffer", "\"1mib\"", "KiB, MiB"] },
+  {
+    name: "--listen abc names the bare PORT form",
+    args: ["proxy", "--listen", "abc", "--dest", "a:1"],
+    mentions: ["--listen", "\"abc\"", "PORT", "8000"]
+  },
+  {
+    name: "--log-level loud",
+    args: [...proxyArgs, "--log-level", "loud"],
+    mentions: ["--log-level", "\"loud\"", "warn"]
+  },
+  {
+    name: "SOCKET_PROXY_LOG_LEVEL=loud",
+    args: [...proxyArgs],
+    env: { SOCKET_PROXY_LOG_LEVEL: "loud" },
+    mentions: ["SOCKET_PROXY_LOG_LEVEL", "\"loud\""]
+  },
+  {
+    name: "a duration in words",
+    args: [...proxyArgs, "--idle-timeout", "5 seconds"],
+    mentions: ["--idle-timeout", "\"5 seconds\"", "ms, s, m, h, d"]
+  },
+  {
+    name: "a duration with an upper-case unit",
+    args: [...proxyArgs, "--write-timeout", "5S"],
+    mentions: ["--write-timeout", "\"5S\""]
+  },
+  {
+    name: "a size in lower case",
+    args: [...proxyArgs, "--buffer", "1mib"],
+    mentions: ["--buffer", "\"1mib\"", "KiB, MiB"]
+  },
   { name: "a size with a one-letter unit", args: [...proxyArgs, "--buffer", "1M"], mentions: ["--buffer", "\"1M\""] },
   { name: "--check without --config", args: ["proxy", "--check"], mentions: ["--check", "--config"] }
 ]
 
 describe("cli usage: every rejection is one line naming the flag and the value, exit 2", () => {
   for (const rejection of rejections) {
-    it.scopedLive(rejection.name, () =>
-      Effect.map(runCli(rejection.args, rejection.env === undefined ? {} : { env: rejection.env }), (exit) =>
-        expectRejection(exit, rejection.mentions)))
+    it.scopedLive(
+      rejection.name,
+      () =>
+        Effect.map(
+          runCli(rejection.args, rejection.env === undefined ? {} : { env: rejection.env }),
+          (exit) => expectRejection(exit, rejection.mentions)
+        )
+    )
   }
 
   it.scopedLive("--metrics on the --listen port names the clash", () =>
     Effect.gen(function*() {
       // Refused before anything is bound; a port that is free, should the check ever fail.
       const port = yield* freePort()
-      const exit = yield* runCli(["proxy", "--listen", String(port), "--dest", "a:1", "--metrics", `${loopback}:${port}`])
+      const exit = yield* runCli([
+        "proxy",
+        "--listen",
+        String(port),
+        "--dest",
+        "a:1",
+        "--metrics",
+        `${loopback}:${port}`
+      ])
       expectRejection(exit, ["--metrics", `${loopback}:${port}`, "--listen"])
     }))
 
   // The level is read before anything else, so the next setting's error shows it was accepted.
   for (const level of ["warn", "WARN", "Warning"]) {
     it.scopedLive(`--log-level ${level} is accepted`, () =>
-      Effect.map(runCli([...proxyArgs, "--log-level", level, "--buffer", "0"]), (exit) =>
-        expectRejection(exit, ["--buffer", "\"0\""])))
+      Effect.map(
+        runCli([...proxyArgs, "--log-level", level, "--buffer", "0"]),
+        (exit) => expectRejection(exit, ["--buffer", "\"0\""])
+      ))
   }
 })
 
@@ -88,7 +142,17 @@ describe("cli usage: help", () => {
         expect(help, context).not.toMatch(ansi)
         expect(help, context).toContain("socket-proxy proxy --listen PORT|HOST:PORT --dest HOST:PORT")
         expect(help, context).toContain("socket-proxy proxy --config FILE [--check]")
-        for (const text of ["A user-defined piece of text", "This setting is optional", "zero or more", "--wizard", "--completions", "fatal", "$ proxy"]) {
+        for (
+          const text of [
+            "A user-defined piece of text",
+            "This setting is optional",
+            "zero or more",
+            "--wizard",
+            "--completions",
+            "fatal",
+            "$ proxy"
+          ]
+        ) {
           expect(help, context).not.toContain(text)
         }
         expect(help.match(/^ {2}--log-level /gm), context).toHaveLength(1)
@@ -109,8 +173,10 @@ describe("cli usage: help", () => {
       const exit = yield* runCli(["--help"])
       expect(exit.code, transcript(exit)).toBe(0)
       expect(exit.stdout).not.toMatch(ansi)
-      for (const command of ["proxy", "fake-source", "fake-destination", "demo"]) expect(exit.stdout).toContain(`  ${command} `)
-      for (const line of exit.stdout.split("\n")) expect(line.length, line).toBeLessThanOrEqual(110)
+      for (const command of ["proxy", "fake-source", "fake-destination", "demo"])
+        expect(exit.stdout).toContain(`  ${command} `)
+      for (const line of exit.stdout.split("\n"))
+        expect(line.length, line).toBeLessThanOrEqual(110)
       // No padding: at most the alignment of the summaries (about 20 columns), never a run of 40 spaces.
       expect(exit.stdout).not.toMatch(/ {40}/)
     }))
@@ -121,7 +187,16 @@ describe("cli usage: help", () => {
       expect(source.code, transcript(source)).toBe(0)
       expect(source.stdout).not.toContain("every second")
       expect(source.stdout).toContain("every --interval")
-      for (const text of ["--port PORT", "Default: 8000.", "--interval DURATION", "Default: 1s.", "--size N", "Default: 16."]) {
+      for (
+        const text of [
+          "--port PORT",
+          "Default: 8000.",
+          "--interval DURATION",
+          "Default: 1s.",
+          "--size N",
+          "Default: 16."
+        ]
+      ) {
         expect(source.stdout, transcript(source)).toContain(text)
       }
       const destination = yield* runCli(["fake-destination", "-h"])

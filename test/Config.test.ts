@@ -240,12 +240,14 @@ describe("resolveProxyConfig", () => {
 
   it.effect("fails with MissingConfig without destinations", () =>
     Effect.gen(function*() {
-      for (const [text, env] of [
-        [{ listen: "0" }, {}],
-        [{ listen: "0", destinations: [] }, {}],
-        [{ listen: "0" }, { SOCKET_PROXY_DESTINATIONS: " , " }],
-        [{ listen: "0", destinations: [","] }, legacyEnv]
-      ] satisfies ReadonlyArray<readonly [ProxySettingsText, Env]>) {
+      for (
+        const [text, env] of [
+          [{ listen: "0" }, {}],
+          [{ listen: "0", destinations: [] }, {}],
+          [{ listen: "0" }, { SOCKET_PROXY_DESTINATIONS: " , " }],
+          [{ listen: "0", destinations: [","] }, legacyEnv]
+        ] satisfies ReadonlyArray<readonly [ProxySettingsText, Env]>
+      ) {
         const error = yield* missing(text, env)
         expect(error.setting).toBe("destinations")
         expect(error.message).toContain("--dest")

@@ -25,7 +25,10 @@ const writeFile = (name: string, text: string) =>
   )
 
 const load = (name: string, text: string, flags = {}) =>
-  Effect.flatMap(writeFile(name, text), (file) => Effect.map(loadConfigFile(file, flags), (config) => ({ file, config }))).pipe(
+  Effect.flatMap(
+    writeFile(name, text),
+    (file) => Effect.map(loadConfigFile(file, flags), (config) => ({ file, config }))
+  ).pipe(
     Effect.provide(NodeFileSystem.layer)
   )
 
@@ -79,11 +82,18 @@ describe("config file: what it holds", () => {
 
   it.scoped("the same in JSON", () =>
     Effect.gen(function*() {
-      const { config } = yield* load("proxy.json", JSON.stringify({
-        buffer: "64KiB",
-        "log-level": "warn",
-        routes: [{ name: "a", listen: "127.0.0.1:0", destinations: ["127.0.0.1:1", { address: "127.0.0.1:2", "connect-timeout": "1s" }] }]
-      }))
+      const { config } = yield* load(
+        "proxy.json",
+        JSON.stringify({
+          buffer: "64KiB",
+          "log-level": "warn",
+          routes: [{
+            name: "a",
+            listen: "127.0.0.1:0",
+            destinations: ["127.0.0.1:1", { address: "127.0.0.1:2", "connect-timeout": "1s" }]
+          }]
+        })
+      )
       expect(config.routes[0]!.bufferBytes).toBe(64 * 1024)
       expect(config.logLevel).toBe(LogLevel.Warning)
       expect(millis(config.routes[0]!.destinations[1]!.connectTimeout)).toBe(1_000)
@@ -106,7 +116,9 @@ describe("config file: what it holds", () => {
 
 const route = (extra = "") => `{ name: a, listen: 1, destinations: ["x:1"]${extra} }`
 
-const bad: ReadonlyArray<{ readonly name: string; readonly text: string; readonly file?: string; readonly says: ReadonlyArray<string> }> = [
+const bad: ReadonlyArray<
+  { readonly name: string; readonly text: string; readonly file?: string; readonly says: ReadonlyArray<string> }
+> = [
   {
     name: "an unknown key of a destination",
     text: `routes: [${route()}, { name: b, listen: 2, destinations: ["x:1", { address: "y:1", bufer: 1MiB }] }]`,
@@ -114,17 +126,41 @@ const bad: ReadonlyArray<{ readonly name: string; readonly text: string; readonl
   },
   { name: "an unknown top-level key", text: `routs: []`, says: ["routs: unknown key", "routes"] },
   { name: "--listen's key at the top", text: `listen: 5\nroutes: [${route()}]`, says: ["listen: unknown key"] },
-  { name: "a top-level-only key in a route", text: `routes: [${route(", drain-timeout: 5s")}]`, says: ["routes[0].drain-timeout", "unknown key"] },
+  {
+    name: "a top-level-only key in a route",
+    text: `routes: [${route(", drain-timeout: 5s")}]`,
+    says: ["routes[0].drain-timeout", "unknown key"]
+  },
   {
     name: "a bad value",
     text: `routes: [${route()}, { name: b, listen: 2, destinations: [{ address: "y:1", buffer: lots }] }]`,
     says: ["routes[1].destinations[0].buffer", "\"lots\"", "KiB"]
   },
-  { name: "a wrong type", text: `routes: [{ name: a, listen: true, destinations: ["x:1"] }]`, says: ["routes[0].listen", "got true"] },
-  { name: "a destination of the wrong type", text: `routes: [{ name: a, listen: 1, destinations: [5] }]`, says: ["routes[0].destinations[0]", "HOST:PORT"] },
-  { name: "destinations not a list", text: `routes: [{ name: a, listen: 1, destinations: "x:1" }]`, says: ["routes[0].destinations", "list"] },
-  { name: "a missing key", text: `routes: [{ name: a, destinations: ["x:1"] }]`, says: ["routes[0].listen", "missing"] },
-  { name: "a bad route name", text: `routes: [{ name: Vehicles, listen: 1, destinations: ["x:1"] }]`, says: ["routes[0].name", "lower-case"] },
+  {
+    name: "a wrong type",
+    text: `routes: [{ name: a, listen: true, destinations: ["x:1"] }]`,
+    says: ["routes[0].listen", "got true"]
+  },
+  {
+    name: "a destination of the wrong type",
+    text: `routes: [{ name: a, listen: 1, destinations: [5] }]`,
+    says: ["routes[0].destinations[0]", "HOST:PORT"]
+  },
+  {
+    name: "destinations not a list",
+    text: `routes: [{ name: a, listen: 1, destinations: "x:1" }]`,
+    says: ["routes[0].destinations", "list"]
+  },
+  {
+    name: "a missing key",
+    text: `routes: [{ name: a, destinations: ["x:1"] }]`,
+    says: ["routes[0].listen", "missing"]
+  },
+  {
+    name: "a bad route name",
+    text: `routes: [{ name: Vehicles, listen: 1, destinations: ["x:1"] }]`,
+    says: ["routes[0].name", "lower-case"]
+  },
   {
     name: "duplicate route names",
     text: `routes: [${route()}, { name: a, listen: 2, destinations: ["x:1"] }]`,
@@ -132,11 +168,20 @@ const bad: ReadonlyArray<{ readonly name: string; readonly text: string; readonl
   },
   {
     name: "two routes on one listen address",
-    text: `routes: [{ name: a, listen: "127.0.0.1:8000", destinations: ["x:1"] }, { name: b, listen: 8000, destinations: ["x:1"] }]`,
+    text:
+      `routes: [{ name: a, listen: "127.0.0.1:8000", destinations: ["x:1"] }, { name: b, listen: 8000, destinations: ["x:1"] }]`,
     says: ["routes[1].listen", "routes[0]"]
   },
-  { name: "the metrics on a route's address", text: `metrics: 8000\nroutes: [{ name: a, listen: 8000, destinations: ["x:1"] }]`, says: ["metrics", "routes[0]"] },
-  { name: "a route without destinations", text: `routes: [{ name: a, listen: 1, destinations: [] }]`, says: ["routes[0].destinations", "no destinations"] },
+  {
+    name: "the metrics on a route's address",
+    text: `metrics: 8000\nroutes: [{ name: a, listen: 8000, destinations: ["x:1"] }]`,
+    says: ["metrics", "routes[0]"]
+  },
+  {
+    name: "a route without destinations",
+    text: `routes: [{ name: a, listen: 1, destinations: [] }]`,
+    says: ["routes[0].destinations", "no destinations"]
+  },
   { name: "no routes", text: `routes: []`, says: ["routes", "no routes"] },
   { name: "an empty file", text: ``, says: ["empty"] },
   { name: "not YAML", text: `routes: [{ name: a`, says: ["not valid YAML", "line"] },

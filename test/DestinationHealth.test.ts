@@ -37,7 +37,8 @@ describe("destination up/down logging", () => {
         expect(lines.at(-1)).toBe("destination 127.0.0.1:8080 is up again after 1m 5s")
         expect(lines).toHaveLength(5)
         expect(health.connected).toBe(2)
-      })))
+      })
+    ))
 
   it.effect("a destination that accepts and closes at once, for many connections, logs a few lines per 30 s", () =>
     collectingLogs((lines) =>
@@ -56,9 +57,12 @@ describe("destination up/down logging", () => {
         expect(lines[0]).toBe("destination lb:80 is up")
         expect(lines[1]).toBe("destination lb:80 is down: closed by peer; redialling")
         expect(lines[2]).toBe("destination lb:80 is up again after 0ms")
-        expect(lines).toContainEqual(expect.stringMatching(/is down: closed by peer; redialling \(\d+ failures since the last report\)/))
+        expect(lines).toContainEqual(
+          expect.stringMatching(/is down: closed by peer; redialling \(\d+ failures since the last report\)/)
+        )
         expect(health.connected).toBe(0)
-      })))
+      })
+    ))
 
   it.effect("a destination cut for being too slow is not called down", () =>
     collectingLogs((lines) =>
@@ -66,6 +70,9 @@ describe("destination up/down logging", () => {
         const health = new DestinationHealth("slow:80")
         yield* health.reportUp()
         yield* health.reportDown("too slow", "it held the source back for 5s")
-        expect(lines.at(-1)).toBe("destination slow:80 cannot keep up: it held the source back for 5s; cut and redialling")
-      })))
+        expect(lines.at(-1)).toBe(
+          "destination slow:80 cannot keep up: it held the source back for 5s; cut and redialling"
+        )
+      })
+    ))
 })

@@ -136,7 +136,11 @@ describe("forwarding", () => {
       s.socket.resetAndDestroy()
       yield* healthy.until(() => healthy.connections[0]!.closed, Duration.seconds(1))
       // The stalled one is cut once its write has been stuck for --write-timeout.
-      yield* statsUntil(proxy, (stats) => stats.openConnections === 0, Duration.millis(500).pipe(Duration.sum(Duration.seconds(1))))
+      yield* statsUntil(
+        proxy,
+        (stats) => stats.openConnections === 0,
+        Duration.millis(500).pipe(Duration.sum(Duration.seconds(1)))
+      )
       yield* stalled.release
       yield* stalled.until(() => stalled.connections[0]!.closed)
     }))

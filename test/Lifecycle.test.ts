@@ -115,7 +115,9 @@ describe("embedding", () => {
     Effect.gen(function*() {
       const d = yield* destination()
       const first = yield* startProxy([d.endpoint])
-      const error = yield* Effect.flip(startProxy([d.endpoint], { listen: { host: loopback, port: first.address.port } }))
+      const error = yield* Effect.flip(
+        startProxy([d.endpoint], { listen: { host: loopback, port: first.address.port } })
+      )
       expect(error._tag).toBe("ListenError")
       expect(error.code).toBe("EADDRINUSE")
       expect(error.message).toContain(`${loopback}:${first.address.port}`)

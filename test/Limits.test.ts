@@ -33,7 +33,9 @@ describe("--max-connections", () => {
       const d = yield* destination()
       const proxy = yield* startProxy([d.endpoint], { maxConnections: 2, metrics: metricsOnLoopback })
       // Effect's metric registry is per process: other proxies of this file may have counted before.
-      const before = (yield* scrape(proxy.metricsAddress!.port)).get(`socket_proxy_connections_refused_total{reason="max_connections"}`) ?? 0
+      const before = (yield* scrape(proxy.metricsAddress!.port)).get(
+        `socket_proxy_connections_refused_total{reason="max_connections"}`
+      ) ?? 0
       const first = yield* source(proxy.address.port)
       yield* flows(first, d, 0, "first")
       const second = yield* source(proxy.address.port)
@@ -47,7 +49,7 @@ describe("--max-connections", () => {
         (m) => m.get(`socket_proxy_connections_refused_total{reason="max_connections"}`) === before + 1
       )
       expect((yield* proxy.stats).refusedConnections).toEqual({ max_connections: 1, not_allowed: 0, loop: 0 })
-      expect(sample(refused, 'socket_proxy_connections_open{route="default"}')).toBe(2)
+      expect(sample(refused, "socket_proxy_connections_open{route=\"default\"}")).toBe(2)
 
       // Existing sessions are untouched.
       yield* flows(first, d, 0, " more")

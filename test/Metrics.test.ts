@@ -26,21 +26,28 @@ describe("/metrics", () => {
       const port = metricsPort(proxy)
       // Effect's metric registry is per process: other tests of this file add to the totals.
       const before = yield* scrape(port)
-      const total = (samples: ReadonlyMap<string, number>, key: string) => (samples.get(key) ?? 0) - (before.get(key) ?? 0)
+      const total = (samples: ReadonlyMap<string, number>, key: string) =>
+        (samples.get(key) ?? 0) - (before.get(key) ?? 0)
 
       const s = yield* source(proxy.address.port)
       const first = pattern(1000, 7)
       yield* s.write(first)
       yield* up.until(() => up.totalBytes() === first.length)
-      const open = yield* scrapeUntil(port, (m) => m.get(`socket_proxy_destination_up{destination="${downName}",route="default"}`) === 0)
-      expect(sample(open, 'socket_proxy_connections_open{route="default"}')).toBe(1)
+      const open = yield* scrapeUntil(
+        port,
+        (m) => m.get(`socket_proxy_destination_up{destination="${downName}",route="default"}`) === 0
+      )
+      expect(sample(open, "socket_proxy_connections_open{route=\"default\"}")).toBe(1)
       expect(sample(open, `socket_proxy_destination_up{destination="${upName}",route="default"}`)).toBe(1)
       expect(sample(open, `socket_proxy_destination_connections_open{destination="${upName}",route="default"}`)).toBe(1)
-      expect(sample(open, `socket_proxy_destination_connections_open{destination="${downName}",route="default"}`)).toBe(0)
+      expect(sample(open, `socket_proxy_destination_connections_open{destination="${downName}",route="default"}`)).toBe(
+        0
+      )
       // Held for the destination that is down, until the source ends.
       expect(sample(open, `socket_proxy_bytes_buffered{destination="${downName}",route="default"}`)).toBe(first.length)
       expect(sample(open, `socket_proxy_bytes_buffered{destination="${upName}",route="default"}`)).toBe(0)
-      expect(sample(open, `socket_proxy_destination_connect_failures_total{destination="${downName}",route="default"}`)).toBeGreaterThanOrEqual(1)
+      expect(sample(open, `socket_proxy_destination_connect_failures_total{destination="${downName}",route="default"}`))
+        .toBeGreaterThanOrEqual(1)
       expect(sample(open, `socket_proxy_fibers_active`)).toBeGreaterThan(sample(before, "socket_proxy_fibers_active"))
 
       const second = pattern(2345, 8)
@@ -51,7 +58,7 @@ describe("/metrics", () => {
       const after = yield* scrape(port)
       const sent = first.length + second.length
       expect(total(after, "socket_proxy_connections_accepted_total")).toBe(1)
-      expect(sample(after, 'socket_proxy_connections_open{route="default"}')).toBe(0)
+      expect(sample(after, "socket_proxy_connections_open{route=\"default\"}")).toBe(0)
       expect(total(after, "socket_proxy_bytes_received_total")).toBe(sent)
       expect(sample(after, `socket_proxy_bytes_delivered_total{destination="${upName}",route="default"}`)).toBe(sent)
       expect(sample(after, `socket_proxy_bytes_dropped_total{destination="${upName}",route="default"}`)).toBe(0)
@@ -60,9 +67,14 @@ describe("/metrics", () => {
       expect(sample(after, `socket_proxy_bytes_buffered{destination="${downName}",route="default"}`)).toBe(0)
       expect(sample(after, `socket_proxy_destination_up{destination="${downName}",route="default"}`)).toBe(0)
       expect(sample(after, `socket_proxy_destination_up{destination="${upName}",route="default"}`)).toBe(1)
-      expect(sample(after, `socket_proxy_destination_connections_open{destination="${upName}",route="default"}`)).toBe(0)
-      expect(sample(after, `socket_proxy_destination_write_stalls_cut_total{destination="${upName}",route="default"}`)).toBe(0)
-      expect(sample(after, `socket_proxy_destination_reconnects_total{destination="${upName}",route="default"}`)).toBe(0)
+      expect(sample(after, `socket_proxy_destination_connections_open{destination="${upName}",route="default"}`)).toBe(
+        0
+      )
+      expect(sample(after, `socket_proxy_destination_write_stalls_cut_total{destination="${upName}",route="default"}`))
+        .toBe(0)
+      expect(sample(after, `socket_proxy_destination_reconnects_total{destination="${upName}",route="default"}`)).toBe(
+        0
+      )
       expect(total(after, "socket_proxy_session_duration_seconds_count")).toBe(1)
       expect(sample(after, `socket_proxy_connections_refused_total{reason="max_connections"}`)).toBe(0)
       expect(sample(after, `socket_proxy_connections_refused_total{reason="not_allowed"}`)).toBe(0)
@@ -82,7 +94,8 @@ describe("/metrics", () => {
       const again = yield* destination({ port: first.port })
       yield* s.write("two")
       yield* again.until(() => again.totalBytes() === 3)
-      const samples = yield* scrapeUntil(port, (m) => m.get(`socket_proxy_destination_reconnects_total{destination="${name}",route="default"}`) === 1)
+      const samples = yield* scrapeUntil(port, (m) =>
+        m.get(`socket_proxy_destination_reconnects_total{destination="${name}",route="default"}`) === 1)
       expect(sample(samples, `socket_proxy_destination_up{destination="${name}",route="default"}`)).toBe(1)
       expect(sample(samples, `socket_proxy_bytes_delivered_total{destination="${name}",route="default"}`)).toBe(6)
     }))
@@ -135,7 +148,8 @@ describe("/metrics", () => {
       const samples = parseScrape(reply.body)
       expect(sample(samples, "process_open_fds")).toBeGreaterThan(0)
       expect(sample(samples, "process_resident_memory_bytes")).toBeGreaterThan(10_000_000)
-      expect(Math.abs(sample(samples, "process_start_time_seconds") - (Date.now() / 1000 - process.uptime()))).toBeLessThan(5)
+      expect(Math.abs(sample(samples, "process_start_time_seconds") - (Date.now() / 1000 - process.uptime())))
+        .toBeLessThan(5)
     }))
 
   it.scopedLive("has only lines the 0.0.4 text format allows: no # UNIT, every sample under a # TYPE", () =>
@@ -194,7 +208,9 @@ describe("/healthz", () => {
     Effect.gen(function*() {
       const d = yield* destination()
       const first = yield* startProxy([d.endpoint], metricsOnLoopback)
-      const error = yield* Effect.flip(startProxy([d.endpoint], { metrics: { host: loopback, port: metricsPort(first) } }))
+      const error = yield* Effect.flip(
+        startProxy([d.endpoint], { metrics: { host: loopback, port: metricsPort(first) } })
+      )
       expect(error._tag).toBe("ListenError")
       expect(error.code).toBe("EADDRINUSE")
       expect(error.message).toContain(`${loopback}:${metricsPort(first)} (metrics)`)

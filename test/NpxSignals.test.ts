@@ -82,18 +82,29 @@ describe("signals through `npx tsx src/main.ts proxy` (the README's command)", (
       expect(exit.signal, transcript(exit)).toBeNull()
     }), 90_000)
 
-  it.scopedLive("with a shell that dies of SIGTERM (script-shell=sh): npx exits by the signal, the proxy notices and drains", () =>
-    Effect.gen(function*() {
-      const exit = yield* drainsThroughNpx("SIGTERM", { npm_config_script_shell: "sh" })
-      // npm re-raises the signal its shell died of: that exit code is npm's, not the proxy's.
-      expect(exit.signal, transcript(exit)).toBe("SIGTERM")
-      expect(exit.stdout, transcript(exit)).toMatch(/is gone: shutting down as on SIGTERM/)
-    }), 90_000)
+  it.scopedLive(
+    "with a shell that dies of SIGTERM (script-shell=sh): npx exits by the signal, the proxy notices and drains",
+    () =>
+      Effect.gen(function*() {
+        const exit = yield* drainsThroughNpx("SIGTERM", { npm_config_script_shell: "sh" })
+        // npm re-raises the signal its shell died of: that exit code is npm's, not the proxy's.
+        expect(exit.signal, transcript(exit)).toBe("SIGTERM")
+        expect(exit.stdout, transcript(exit)).toMatch(/is gone: shutting down as on SIGTERM/)
+      }),
+    90_000
+  )
 })
 
 describe("the launcher watch", () => {
   it("is on only in the program tsx's CLI runs (its preflight script loaded), not under node --import tsx", () => {
-    expect(runByTsxCli(["--require", "/x/node_modules/tsx/dist/preflight.cjs", "--import", "file:///x/node_modules/tsx/dist/loader.mjs"]))
+    expect(
+      runByTsxCli([
+        "--require",
+        "/x/node_modules/tsx/dist/preflight.cjs",
+        "--import",
+        "file:///x/node_modules/tsx/dist/loader.mjs"
+      ])
+    )
       .toBe(true)
     expect(runByTsxCli(["--import", "tsx"])).toBe(false)
     expect(runByTsxCli([])).toBe(false)

@@ -28,7 +28,14 @@ describe("--log-format json", () => {
   it.scopedLive("every line is a JSON object; connection lines carry connection, peer and exact byte counts", () =>
     Effect.gen(function*() {
       const d = yield* destination()
-      const proxy = yield* spawnCli(["proxy", ...listenAnywhere, "--dest", `${loopback}:${d.port}`, "--log-format", "json"])
+      const proxy = yield* spawnCli([
+        "proxy",
+        ...listenAnywhere,
+        "--dest",
+        `${loopback}:${d.port}`,
+        "--log-format",
+        "json"
+      ])
       const port = yield* listeningPort(proxy)
       const s = yield* source(port)
       const peer = `${loopback}:${s.socket.localPort}`

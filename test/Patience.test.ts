@@ -26,7 +26,10 @@ const play = (looks: ReadonlyArray<ReadonlyArray<Look>>, step: number, patience 
   playAt(looks.map((look, index) => ({ at: index * step, look })), patience)
 
 /** The same, with a time of its own for each look: the fan-out looks only when something happens. */
-const playAt = (looks: ReadonlyArray<{ readonly at: number; readonly look: ReadonlyArray<Look> }>, patience = writeTimeout) => {
+const playAt = (
+  looks: ReadonlyArray<{ readonly at: number; readonly look: ReadonlyArray<Look> }>,
+  patience = writeTimeout
+) => {
   const count = looks[0]!.look.length
   const previous: Array<Role> = Array.from({ length: count }, () => "other")
   const clocks: Array<{ blamedSince: number | undefined; lastHeldAt: number }> = Array.from(
@@ -55,7 +58,14 @@ const look = (...roles: ReadonlyArray<Role>): Array<Look> => roles.map((role) =>
 describe("the stall policy (Patience)", () => {
   it("destinations of equal speed behind a faster source are not cut: full in turn, never while the other is hungry", () => {
     // Both saturated: each is full while the other's write is pushed back; now and then both are full.
-    const looks = repeat(400, (i) => (i % 3 === 0 ? look("holding", "holding") : i % 3 === 1 ? look("holding", "other") : look("other", "holding")))
+    const looks = repeat(
+      400,
+      (i) => (i % 3 === 0
+        ? look("holding", "holding")
+        : i % 3 === 1
+        ? look("holding", "other")
+        : look("other", "holding"))
+    )
     const { cutAt } = play(looks, 10)
     expect(cutAt).toEqual([undefined, undefined])
   })
@@ -87,14 +97,22 @@ describe("the stall policy (Patience)", () => {
   })
 
   it("a stretch ends once it has not held the source back for a tenth of its patience", () => {
-    const looks = [...repeat(50, () => look("holding", "hungry")), ...repeat(11, () => look("other", "hungry")), ...repeat(120, () => look("holding", "hungry"))]
+    const looks = [
+      ...repeat(50, () => look("holding", "hungry")),
+      ...repeat(11, () => look("other", "hungry")),
+      ...repeat(120, () => look("holding", "hungry"))
+    ]
     const { cutAt } = play(looks, 10)
     // Blamed for 490 ms, then kept up for 110 ms (> 100): the second stretch starts afresh at 610 ms.
     expect(cutAt[0]).toBe(610 + 1000)
   })
 
   it("a stretch ends at once when it is hungry while another holds the source back", () => {
-    const looks = [...repeat(90, () => look("holding", "hungry")), look("hungry", "holding"), ...repeat(120, () => look("holding", "hungry"))]
+    const looks = [
+      ...repeat(90, () => look("holding", "hungry")),
+      look("hungry", "holding"),
+      ...repeat(120, () => look("holding", "hungry"))
+    ]
     const { cutAt } = play(looks, 10)
     expect(cutAt[0]).toBe(910 + 1000)
   })
@@ -149,7 +167,10 @@ describe("what a connected destination's fiber does (connectedVerdict)", () => {
 
   it("gives --write-timeout in all to take the rest after the source ended", () => {
     expect(verdict({ sourceEndedAt: 4500 })).toEqual({ _tag: "WaitUntil", deadline: 5500 })
-    expect(verdict({ sourceEndedAt: 4000 })).toEqual({ _tag: "Fail", reason: "it did not take the rest within 1s of the source's end" })
+    expect(verdict({ sourceEndedAt: 4000 })).toEqual({
+      _tag: "Fail",
+      reason: "it did not take the rest within 1s of the source's end"
+    })
   })
 
   it("cuts a write the kernel has not taken for --write-timeout, blamed or not", () => {
@@ -164,7 +185,10 @@ describe("what a connected destination's fiber does (connectedVerdict)", () => {
   })
 
   it("wakes at the earliest of its deadlines", () => {
-    expect(verdict({ sourceEndedAt: 4800, pushedBackSince: 4700, blamedSince: 4950 })).toEqual({ _tag: "WaitUntil", deadline: 5700 })
+    expect(verdict({ sourceEndedAt: 4800, pushedBackSince: 4700, blamedSince: 4950 })).toEqual({
+      _tag: "WaitUntil",
+      deadline: 5700
+    })
   })
 })
 

@@ -48,15 +48,17 @@ const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")
 
 /** The port route `name` listens on, from its `listening on HOST:PORT ... route=NAME` line. */
 const routePort = (proxy: CliProcess, name: string) =>
-  Effect.map(proxy.waitForLine(new RegExp(`listening on (\\S+):(\\d+)[ ,].* route=${name}$`), startup), (m) => Number(m[2]))
+  Effect.map(
+    proxy.waitForLine(new RegExp(`listening on (\\S+):(\\d+)[ ,].* route=${name}$`), startup),
+    (m) => Number(m[2])
+  )
 
 /** Starting tsx takes seconds on a loaded machine. */
 const startup = Duration.seconds(40)
 /** A reload, a drain: quick, but not on a loaded machine. */
 const later = Duration.seconds(20)
 
-const startProxy = (file: string, extra: ReadonlyArray<string> = []) =>
-  spawnCli(["proxy", "--config", file, ...extra])
+const startProxy = (file: string, extra: ReadonlyArray<string> = []) => spawnCli(["proxy", "--config", file, ...extra])
 
 describe("config file: several routes in one process", () => {
   it.scopedLive("each route forwards to its own destinations", () =>
@@ -64,7 +66,10 @@ describe("config file: several routes in one process", () => {
       const dir = yield* configDir
       const [d1, d2, d3] = [yield* destination(), yield* destination(), yield* destination()]
       const file = path.join(dir, "proxy.yaml")
-      fs.writeFileSync(file, fileOf(routeYaml("one", `${loopback}:0`, [d1]), routeYaml("two", `${loopback}:0`, [d2, d3])))
+      fs.writeFileSync(
+        file,
+        fileOf(routeYaml("one", `${loopback}:0`, [d1]), routeYaml("two", `${loopback}:0`, [d2, d3]))
+      )
       const proxy = yield* startProxy(file)
       const one = yield* routePort(proxy, "one")
       const two = yield* routePort(proxy, "two")
@@ -90,7 +95,10 @@ describe("config file: --check", () => {
       expect(ok.code, transcript(ok)).toBe(0)
       expect(ok.stdout).toContain("valid; 1 route(s): a on *:8000 -> 127.0.0.1:9")
       const bad = path.join(dir, "bad.json")
-      fs.writeFileSync(bad, JSON.stringify({ routes: [{ name: "a", listen: 1, destinations: [{ address: "x:1", bufer: 1 }] }] }))
+      fs.writeFileSync(
+        bad,
+        JSON.stringify({ routes: [{ name: "a", listen: 1, destinations: [{ address: "x:1", bufer: 1 }] }] })
+      )
       const refused = yield* runCli(["proxy", "--check", "--config", bad], {}, startup)
       expect(refused.code, transcript(refused)).toBe(2)
       expect(nonEmptyLines(refused.stderr), transcript(refused)).toEqual([
@@ -115,7 +123,11 @@ describe("config file: reload", () => {
       const dir = yield* configDir
       const [d1, d2] = [yield* destination(), yield* destination()]
       const file = path.join(dir, "proxy.yaml")
-      fs.writeFileSync(file, `metrics: "${loopback}:0"\n` + fileOf(routeYaml("one", `${loopback}:0`, [d1]), routeYaml("two", `${loopback}:0`, [d2])))
+      fs.writeFileSync(
+        file,
+        `metrics: "${loopback}:0"\n` +
+          fileOf(routeYaml("one", `${loopback}:0`, [d1]), routeYaml("two", `${loopback}:0`, [d2]))
+      )
       const proxy = yield* startProxy(file)
       const metricsPort = Number((yield* proxy.waitForLine(/metrics and health on http:\/\/\S+:(\d+)/, startup))[1])
       const one = yield* routePort(proxy, "one")
@@ -128,9 +140,16 @@ describe("config file: reload", () => {
       yield* proxy.kill("SIGHUP")
       yield* proxy.waitForLine(/reloaded \S+ \(SIGHUP\): nothing changed/, later)
 
-      yield* replaceFile(file, `metrics: "${loopback}:0"\n` + fileOf(routeYaml("one", `${loopback}:0`, [d1]), routeYaml("three", `${loopback}:0`, [d2])))
+      yield* replaceFile(
+        file,
+        `metrics: "${loopback}:0"\n` +
+          fileOf(routeYaml("one", `${loopback}:0`, [d1]), routeYaml("three", `${loopback}:0`, [d2]))
+      )
       yield* proxy.kill("SIGHUP")
-      const reloaded = yield* proxy.waitForLine(/reloaded \S+ \((?:SIGHUP|file changed)\): .*route three added.*route two removed/, later)
+      const reloaded = yield* proxy.waitForLine(
+        /reloaded \S+ \((?:SIGHUP|file changed)\): .*route three added.*route two removed/,
+        later
+      )
       expect(reloaded.input).not.toContain("refused")
       const three = yield* routePort(proxy, "three")
       // The removed route's connection drains as on shutdown: what it sent is delivered, then EOF.
@@ -145,17 +164,22 @@ describe("config file: reload", () => {
       // A bad edit: one error line naming the key, and everything goes on as it was.
       yield* replaceFile(file, fileOf(routeYaml("one", `${loopback}:0`, [d1])) + "    bufer: 1MiB\n")
       yield* proxy.kill("SIGHUP")
-      const refusal = yield* proxy.waitForLine(/level=ERROR .*refused, nothing changed: .*routes\[0\]\.bufer: unknown key/, later)
+      const refusal = yield* proxy.waitForLine(
+        /level=ERROR .*refused, nothing changed: .*routes\[0\]\.bufer: unknown key/,
+        later
+      )
       expect(refusal.input).toContain(file)
       yield* onThree.write("still")
       yield* d2.until(() => d2.connections[1]!.bytes === 10)
       const onOne = yield* source(one)
       yield* onOne.write("one")
       yield* d1.until(() => d1.totalBytes() === 3)
-      const samples = yield* scrapeUntil(metricsPort, (m) =>
-        (m.get('socket_proxy_config_reloads_total{result="failed"}') ?? 0) >= 1)
-      expect(samples.get('socket_proxy_config_reloads_total{result="applied"}')).toBeGreaterThanOrEqual(2)
-      expect(samples.get('socket_proxy_connections_open{route="three"}')).toBe(1)
+      const samples = yield* scrapeUntil(
+        metricsPort,
+        (m) => (m.get("socket_proxy_config_reloads_total{result=\"failed\"}") ?? 0) >= 1
+      )
+      expect(samples.get("socket_proxy_config_reloads_total{result=\"applied\"}")).toBeGreaterThanOrEqual(2)
+      expect(samples.get("socket_proxy_connections_open{route=\"three\"}")).toBe(1)
       yield* proxy.kill("SIGTERM")
       const exit = yield* proxy.waitForExit(Duration.seconds(10))
       expect(exit.code, transcript(exit)).toBe(0)
@@ -234,9 +258,14 @@ describe("config file: reload", () => {
       const proxy = yield* startProxy(file)
       const two = yield* routePort(proxy, "two")
       // Adds a route on a port in use, and drops route two: neither may happen.
-      yield* replaceFile(file, fileOf(routeYaml("one", `${loopback}:0`, [d1, d2]), routeYaml("three", `${loopback}:${taken.port}`, [d2])))
+      yield* replaceFile(
+        file,
+        fileOf(routeYaml("one", `${loopback}:0`, [d1, d2]), routeYaml("three", `${loopback}:${taken.port}`, [d2]))
+      )
       yield* proxy.kill("SIGHUP")
-      yield* proxy.waitForLine(new RegExp(`refused, nothing changed: cannot listen on ${escape(`${loopback}:${taken.port}`)}`))
+      yield* proxy.waitForLine(
+        new RegExp(`refused, nothing changed: cannot listen on ${escape(`${loopback}:${taken.port}`)}`)
+      )
       const s = yield* source(two)
       yield* s.write("two still")
       yield* d2.until(() => d2.totalBytes() === 9)

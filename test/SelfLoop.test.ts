@@ -13,7 +13,9 @@ import { startProxy, statsUntil } from "./support/TestProxy.js"
 const local = new Set(["localhost", "::1", "0.0.0.0", "::", "myhost", "10.1.2.3", "127.0.0.1"])
 
 describe("self-loop: which destinations are the listen address", () => {
-  const cases: ReadonlyArray<readonly [string, { host?: string; port: number }, { host: string; port: number }, boolean]> = [
+  const cases: ReadonlyArray<
+    readonly [string, { host?: string; port: number }, { host: string; port: number }, boolean]
+  > = [
     ["the same address and port", { host: "127.0.0.1", port: 18000 }, { host: "127.0.0.1", port: 18000 }, true],
     ["localhost on a loopback listener", { host: "127.0.0.1", port: 18000 }, { host: "localhost", port: 18000 }, true],
     ["::1 on a localhost listener", { host: "localhost", port: 18000 }, { host: "::1", port: 18000 }, true],
@@ -37,7 +39,13 @@ describe("self-loop: refused at start", () => {
     it.scopedLive(`--listen ${listen} --dest ${dest}: exit 2, one line naming the destination`, () =>
       Effect.gen(function*() {
         const port = String(yield* freePort())
-        const exit = yield* runCli(["proxy", "--listen", listen.replace("PORT", port), "--dest", dest.replace("PORT", port)])
+        const exit = yield* runCli([
+          "proxy",
+          "--listen",
+          listen.replace("PORT", port),
+          "--dest",
+          dest.replace("PORT", port)
+        ])
         expect(exit.code, exit.stderr).toBe(2)
         const lines = exit.stderr.split("\n").filter((line) => line.trim() !== "")
         expect(lines, exit.stderr).toHaveLength(1)

@@ -34,18 +34,21 @@ describe("socket options", () => {
       }
     }))
 
-  it.scopedLive.skipIf(!ssAvailable)("the kernel runs keep-alive timers on the proxy's sockets (ss)", () =>
-    Effect.gen(function*() {
-      const { d, proxy, s } = yield* helloThroughProxy()
-      // With a state filter, ss prints: Recv-Q Send-Q Local Peer [timer:(...)]
-      const sockets = execFileSync("ss", ["-tnoH", "state", "established"], { encoding: "utf8" })
-        .split("\n")
-        .map((line) => line.trim().split(/\s+/))
-      const find = (local: string, peer: string) =>
-        sockets.find((columns) => columns[2] === local && columns[3] === peer)?.join(" ")
-      const inbound = find(`${loopback}:${proxy.address.port}`, `${loopback}:${s.socket.localPort}`)
-      const outbound = find(`${loopback}:${d.connections[0]!.socket.remotePort}`, `${loopback}:${d.port}`)
-      expect(inbound).toMatch(/timer:\(keepalive/)
-      expect(outbound).toMatch(/timer:\(keepalive/)
-    }))
+  it.scopedLive.skipIf(!ssAvailable)(
+    "the kernel runs keep-alive timers on the proxy's sockets (ss)",
+    () =>
+      Effect.gen(function*() {
+        const { d, proxy, s } = yield* helloThroughProxy()
+        // With a state filter, ss prints: Recv-Q Send-Q Local Peer [timer:(...)]
+        const sockets = execFileSync("ss", ["-tnoH", "state", "established"], { encoding: "utf8" })
+          .split("\n")
+          .map((line) => line.trim().split(/\s+/))
+        const find = (local: string, peer: string) =>
+          sockets.find((columns) => columns[2] === local && columns[3] === peer)?.join(" ")
+        const inbound = find(`${loopback}:${proxy.address.port}`, `${loopback}:${s.socket.localPort}`)
+        const outbound = find(`${loopback}:${d.connections[0]!.socket.remotePort}`, `${loopback}:${d.port}`)
+        expect(inbound).toMatch(/timer:\(keepalive/)
+        expect(outbound).toMatch(/timer:\(keepalive/)
+      })
+  )
 })

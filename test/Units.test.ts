@@ -25,9 +25,29 @@ describe("parseDuration", () => {
     expect(millisOf(text)).toBe(millis)
   })
 
-  it.each(["", "   ", "abc", "s", "5", "1.5", "5x", "5 fortnights", "-1s", "1.s", ".5s", "1e3s", "5s extra",
+  it.each([
+    "",
+    "   ",
+    "abc",
+    "s",
+    "5",
+    "1.5",
+    "5x",
+    "5 fortnights",
+    "-1s",
+    "1.s",
+    ".5s",
+    "1e3s",
+    "5s extra",
     // Only the documented spellings: a number and ms, s, m, h or d, nothing between, lower case.
-    "5 seconds", "5sec", "5S", "2 minutes", "250 millis", "3 s", "1H"])(
+    "5 seconds",
+    "5sec",
+    "5S",
+    "2 minutes",
+    "250 millis",
+    "3 s",
+    "1H"
+  ])(
     "rejects %j",
     (text) => {
       expect(Either.getOrUndefined(parseDuration(text))).toBeUndefined()
@@ -64,9 +84,26 @@ describe("parseByteSize", () => {
     expect(Either.getOrThrow(parseByteSize(text))).toBe(bytes)
   })
 
-  it.each(["", "abc", "1XB", "1 TB", "-5", "KiB", "1e6", "1,000", "1.5",
+  it.each([
+    "",
+    "abc",
+    "1XB",
+    "1 TB",
+    "-5",
+    "KiB",
+    "1e6",
+    "1,000",
+    "1.5",
     // Only the documented spellings: units as written (KiB, MiB, ...), nothing between.
-    "1M", "1K", "1k", "1mib", "64kib", "512b", "2 GiB", "1.5 MiB"])("rejects %j", (text) => {
+    "1M",
+    "1K",
+    "1k",
+    "1mib",
+    "64kib",
+    "512b",
+    "2 GiB",
+    "1.5 MiB"
+  ])("rejects %j", (text) => {
     expect(Either.getOrUndefined(parseByteSize(text))).toBeUndefined()
   })
 

@@ -18,7 +18,10 @@ export const bundlePath = () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), "socket-proxy-bench-"))
   const file = path.join(dir, "socket-proxy.mjs")
   try {
-    execFileSync(process.execPath, ["scripts/build.mjs", "--outfile", file], { cwd: repoRoot, stdio: ["ignore", "ignore", "inherit"] })
+    execFileSync(process.execPath, ["scripts/build.mjs", "--outfile", file], {
+      cwd: repoRoot,
+      stdio: ["ignore", "ignore", "inherit"]
+    })
   } catch {
     // A build script without --outfile: build the way users do, into dist/.
     execFileSync("npm", ["run", "--silent", "build"], { cwd: repoRoot, stdio: ["ignore", "ignore", "inherit"] })

@@ -36,7 +36,10 @@ const runSink = () => {
       })
     )
   })
-  server.listen({ host: "127.0.0.1", port: 0, backlog: 4096 }, () => send({ type: "listening", port: server.address().port }))
+  server.listen(
+    { host: "127.0.0.1", port: 0, backlog: 4096 },
+    () => send({ type: "listening", port: server.address().port })
+  )
   process.on("message", (message) => {
     if (message.type === "report") {
       send({ type: "report", accepted, lastAcceptAt, open, messages, outOfOrder, histogram: Array.from(histogram) })

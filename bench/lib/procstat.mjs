@@ -87,7 +87,8 @@ const listeningInode = (port) => {
 export const assertIsTheNodeProcess = (pid, port) => {
   const node = realpathSync(process.execPath)
   const exe = exeOf(pid)
-  if (exe !== node) throw new Error(`process ${pid} runs ${exe}, not node: its /proc counters would not be the fan-out's`)
+  if (exe !== node)
+    throw new Error(`process ${pid} runs ${exe}, not node: its /proc counters would not be the fan-out's`)
   const inode = listeningInode(port)
   const holds = inode !== undefined &&
     readdirSync(`/proc/${pid}/fd`).some((fd) => {
@@ -97,9 +98,14 @@ export const assertIsTheNodeProcess = (pid, port) => {
         return false
       }
     })
-  if (!holds) throw new Error(`process ${pid} does not hold the socket listening on 127.0.0.1:${port}: another process does the I/O`)
+  if (!holds)
+    throw new Error(
+      `process ${pid} does not hold the socket listening on 127.0.0.1:${port}: another process does the I/O`
+    )
   const nodeChildren = childrenOf(pid).filter((child) => exeOf(child) === node)
   if (nodeChildren.length > 0) {
-    throw new Error(`process ${pid} has node child processes (${nodeChildren.join(", ")}): the I/O may happen in one of them`)
+    throw new Error(
+      `process ${pid} has node child processes (${nodeChildren.join(", ")}): the I/O may happen in one of them`
+    )
   }
 }

@@ -1,7 +1,6 @@
 // Turns a results object (see run.mjs) into the markdown table and the SVG plot.
 
-const fmt = (value, digits) =>
-  Number.isNaN(value) || value === undefined ? "–" : value.toFixed(digits)
+const fmt = (value, digits) => Number.isNaN(value) || value === undefined ? "–" : value.toFixed(digits)
 
 const cell = (summary, digits) => {
   if (summary === undefined) return "–"
@@ -77,9 +76,9 @@ export const markdownTable = (results) => {
   ]
   for (const row of results.rows) {
     lines.push(
-      `| ${row.scenario} | ${row.figure} | ${cell(row.proxy, row.digits)} | ${cell(row.reference, row.digits)} | ${comparisonCell(row)} | ${
-        targetCell(row)
-      } | ${holdsCell(row, judged)} | ${row.ceiling ? cell(row.ceiling, row.digits) : ""} |`
+      `| ${row.scenario} | ${row.figure} | ${cell(row.proxy, row.digits)} | ${cell(row.reference, row.digits)} | ${
+        comparisonCell(row)
+      } | ${targetCell(row)} | ${holdsCell(row, judged)} | ${row.ceiling ? cell(row.ceiling, row.digits) : ""} |`
     )
   }
   const targets = results.rows.filter((row) => row.target !== undefined)
@@ -88,9 +87,9 @@ export const markdownTable = (results) => {
   return [
     `${m.cpus} × ${m.cpuModel}, Node ${m.node}, ${m.platform}; load average ${m.loadBefore} before, ${m.loadAfter} after; ${results.date}; commit ${m.commit}.`,
     `Medians of ${results.settings.runs} run(s) (range in brackets) unless the scenario says otherwise; mode: ${results.settings.mode}. ` +
-      (judged
-        ? `Targets: ${held} of ${targets.length} hold.`
-        : "Targets are not judged in a quick run (tiny sizes, one run)."),
+    (judged
+      ? `Targets: ${held} of ${targets.length} hold.`
+      : "Targets are not judged in a quick run (tiny sizes, one run)."),
     "",
     ...lines,
     ...(results.notes.length > 0 ? ["", ...results.notes.map((note) => `- ${note}`)] : [])
@@ -106,7 +105,9 @@ const panel = ({ x, y, width, height, title, unit, groups, colors }) => {
   const plotHeight = height - 90
   const groupWidth = width / Math.max(1, groups.length)
   const parts = [
-    `<text x="${x + width / 2}" y="${y + 20}" text-anchor="middle" font-size="15" font-weight="bold">${escape(title)}</text>`,
+    `<text x="${x + width / 2}" y="${y + 20}" text-anchor="middle" font-size="15" font-weight="bold">${
+      escape(title)
+    }</text>`,
     `<line x1="${x}" y1="${plotTop + plotHeight}" x2="${x + width}" y2="${plotTop + plotHeight}" stroke="#333"/>`
   ]
   groups.forEach((group, gi) => {
@@ -117,14 +118,20 @@ const panel = ({ x, y, width, height, title, unit, groups, colors }) => {
       const h = (value / max) * plotHeight
       const bx = gx + bi * barWidth
       parts.push(
-        `<rect x="${bx.toFixed(1)}" y="${(plotTop + plotHeight - h).toFixed(1)}" width="${(barWidth - 2).toFixed(1)}" height="${h.toFixed(1)}" fill="${colors[bar.name]}"><title>${escape(`${bar.name}: ${value.toFixed(2)} ${unit}`)}</title></rect>`,
-        `<text x="${(bx + barWidth / 2 - 1).toFixed(1)}" y="${(plotTop + plotHeight - h - 4).toFixed(1)}" text-anchor="middle" font-size="10">${
-          value >= 100 ? value.toFixed(0) : value.toFixed(2)
-        }</text>`
+        `<rect x="${bx.toFixed(1)}" y="${(plotTop + plotHeight - h).toFixed(1)}" width="${
+          (barWidth - 2).toFixed(1)
+        }" height="${h.toFixed(1)}" fill="${colors[bar.name]}"><title>${
+          escape(`${bar.name}: ${value.toFixed(2)} ${unit}`)
+        }</title></rect>`,
+        `<text x="${(bx + barWidth / 2 - 1).toFixed(1)}" y="${
+          (plotTop + plotHeight - h - 4).toFixed(1)
+        }" text-anchor="middle" font-size="10">${value >= 100 ? value.toFixed(0) : value.toFixed(2)}</text>`
       )
     })
     parts.push(
-      `<text x="${(gx + groupWidth * 0.4).toFixed(1)}" y="${plotTop + plotHeight + 16}" text-anchor="middle" font-size="12">${escape(group.label)}</text>`
+      `<text x="${(gx + groupWidth * 0.4).toFixed(1)}" y="${
+        plotTop + plotHeight + 16
+      }" text-anchor="middle" font-size="12">${escape(group.label)}</text>`
     )
   })
   parts.push(`<text x="${x}" y="${plotTop - 8}" font-size="11" fill="#555">${escape(unit)}</text>`)
@@ -157,16 +164,38 @@ export const svgPlot = (results) => {
   const height = 380
   const legend = Object.entries(colors)
     .map(([name, color], i) =>
-      `<rect x="${20 + i * 120}" y="${height - 22}" width="12" height="12" fill="${color}"/><text x="${36 + i * 120}" y="${height - 12}" font-size="12">${name === "ceiling" ? "harness ceiling" : name}</text>`
+      `<rect x="${20 + i * 120}" y="${height - 22}" width="12" height="12" fill="${color}"/><text x="${
+        36 + i * 120
+      }" y="${height - 12}" font-size="12">${name === "ceiling" ? "harness ceiling" : name}</text>`
     )
     .join("\n")
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif">`,
     `<rect width="${width}" height="${height}" fill="white"/>`,
-    panel({ x: 20, y: 10, width: 440, height: height - 30, title: "Throughput, 1 source → N destinations", unit: "MB/s, higher is better", groups: throughputGroups, colors }),
-    panel({ x: 500, y: 10, width: 440, height: height - 30, title: "p99 one-way latency", unit: "ms, lower is better", groups: latencyGroups, colors }),
+    panel({
+      x: 20,
+      y: 10,
+      width: 440,
+      height: height - 30,
+      title: "Throughput, 1 source → N destinations",
+      unit: "MB/s, higher is better",
+      groups: throughputGroups,
+      colors
+    }),
+    panel({
+      x: 500,
+      y: 10,
+      width: 440,
+      height: height - 30,
+      title: "p99 one-way latency",
+      unit: "ms, lower is better",
+      groups: latencyGroups,
+      colors
+    }),
     legend,
-    `<text x="${width - 20}" y="${height - 12}" text-anchor="end" font-size="11" fill="#555">${escape(`${results.machine.cpus} CPUs, Node ${results.machine.node}, ${results.date}`)}</text>`,
+    `<text x="${width - 20}" y="${height - 12}" text-anchor="end" font-size="11" fill="#555">${
+      escape(`${results.machine.cpus} CPUs, Node ${results.machine.node}, ${results.date}`)
+    }</text>`,
     "</svg>",
     ""
   ].join("\n")

@@ -32,7 +32,11 @@ export const proxyEntryLabel = process.env.BENCH_PROXY_ENTRY
 
 export const kinds = {
   proxy: (destinations, extra = []) =>
-    proxyArgs(process.env.BENCH_PROXY_ENTRY ? [process.env.BENCH_PROXY_ENTRY] : ["--import", "tsx", "src/main.ts"], destinations, extra),
+    proxyArgs(
+      process.env.BENCH_PROXY_ENTRY ? [process.env.BENCH_PROXY_ENTRY] : ["--import", "tsx", "src/main.ts"],
+      destinations,
+      extra
+    ),
   /** The proxy as deployed: the one-file build with plain node. */
   bundle: (destinations, extra = []) => proxyArgs([bundlePath()], destinations, extra),
   reference: (destinations) => [

@@ -14,7 +14,10 @@ let stopped = false
 const connect = (port) =>
   new Promise((resolve, reject) => {
     // A large write buffer: the source refills it once per drain, not once per block.
-    const socket = net.connect({ host: "127.0.0.1", port, noDelay: true, highWaterMark: 1 << 20 }, () => resolve(socket))
+    const socket = net.connect(
+      { host: "127.0.0.1", port, noDelay: true, highWaterMark: 1 << 20 },
+      () => resolve(socket)
+    )
     socket.once("error", reject)
   })
 

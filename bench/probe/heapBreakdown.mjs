@@ -96,7 +96,10 @@ const takeSnapshot = async (server, dir) => {
 
 /** Paths of this machine (in module caches' keys, say) are written as <repo>, <tmp>, <home>. */
 const redact = (text) =>
-  text.replaceAll(`file://${repoRoot}/`, "").replaceAll(`${repoRoot}/`, "").replaceAll(repoRoot, "<repo>").replaceAll(os.tmpdir(), "<tmp>").replaceAll(os.homedir(), "<home>")
+  text.replaceAll(`file://${repoRoot}/`, "").replaceAll(`${repoRoot}/`, "").replaceAll(repoRoot, "<repo>").replaceAll(
+    os.tmpdir(),
+    "<tmp>"
+  ).replaceAll(os.homedir(), "<home>")
 
 /** The `limit` rows that changed most per session (by bytes either way), redacted. */
 const topRows = (rows, limit = 40) =>
@@ -142,7 +145,11 @@ export const heapRun = async (kind, { sessions, warm = 10, settleMs = 1000 }) =>
     const after = summarizeSnapshot(fileAfter)
     rmSync(fileAfter)
     if (sinks.some((sink) => sink.accepted !== warm + sessions)) {
-      throw new Error(`heap probe: destinations accepted ${sinks.map((s) => s.accepted).join(" and ")} connections, not ${warm + sessions} each (reconnects?)`)
+      throw new Error(
+        `heap probe: destinations accepted ${sinks.map((s) => s.accepted).join(" and ")} connections, not ${
+          warm + sessions
+        } each (reconnects?)`
+      )
     }
     const categories = diffPer(before.categories, after.categories, sessions)
     const shapes = diffPer(before.shapes, after.shapes, sessions)
@@ -169,7 +176,10 @@ export const heapRun = async (kind, { sessions, warm = 10, settleMs = 1000 }) =>
 
 const find = (rows, key) => rows.find((r) => r.key === key) ?? { count: 0, bytes: 0 }
 const sumWhere = (rows, test) =>
-  rows.filter((r) => test(r.key)).reduce((sum, r) => ({ count: sum.count + r.count, bytes: sum.bytes + r.bytes }), { count: 0, bytes: 0 })
+  rows.filter((r) => test(r.key)).reduce((sum, r) => ({ count: sum.count + r.count, bytes: sum.bytes + r.bytes }), {
+    count: 0,
+    bytes: 0
+  })
 
 /** What the Effect runtime's structures per session add up to (by constructor or by own properties). */
 const structureOf = (categories, shapes) => ({
@@ -205,14 +215,24 @@ export const heapMarkdown = (results, { date = new Date(), top = 15 } = {}) => {
   ]
   const lines = [
     `Heap per idle session (1 source × 2 destinations): the difference of two heap snapshots of the running process ` +
-      `(\`--heapsnapshot-signal\`; V8 collects garbage before each), taken with ${results[0].warm} and ${results[0].warm + results[0].sessions} ` +
-      `idle sessions, divided by ${results[0].sessions}. Counts and bytes are per session; bytes are V8's self sizes (what the object itself ` +
-      `occupies, not what it keeps alive); memory outside V8's heap (Buffers' contents, libuv handles, kernel socket buffers) is not in them, RSS is. ${kinds.map((k) => what[k]).join("; ")}. ` +
-      `Commit ${commitLabel()}, ${date.toISOString().slice(0, 16).replace("T", " ")} UTC, Node ${process.version}, ${os.cpus().length} CPUs, load average ${os.loadavg().map((l) => l.toFixed(2)).join(" ")}.`,
+    `(\`--heapsnapshot-signal\`; V8 collects garbage before each), taken with ${results[0].warm} and ${
+      results[0].warm + results[0].sessions
+    } ` +
+    `idle sessions, divided by ${
+      results[0].sessions
+    }. Counts and bytes are per session; bytes are V8's self sizes (what the object itself ` +
+    `occupies, not what it keeps alive); memory outside V8's heap (Buffers' contents, libuv handles, kernel socket buffers) is not in them, RSS is. ${
+      kinds.map((k) => what[k]).join("; ")
+    }. ` +
+    `Commit ${commitLabel()}, ${
+      date.toISOString().slice(0, 16).replace("T", " ")
+    } UTC, Node ${process.version}, ${os.cpus().length} CPUs, load average ${
+      os.loadavg().map((l) => l.toFixed(2)).join(" ")
+    }.`,
     "",
     `| per session | ${kinds.map((k) => label[k]).join(" | ")} |`,
     `|---|${kinds.map(() => "---:").join("|")}|`,
-    `| heap (self sizes of live objects), KiB | ${results.map((r) => kb(r.heapBytesPerSession)).join(" | ")} |`,
+    `| heap (self sizes of live objects), KiB | ${results.map((r) => kb(r.heapBytesPerSession)).join(" | ")} |`
   ]
   const structure = results.map(structureCounts)
   const names = [
@@ -225,7 +245,9 @@ export const heapMarkdown = (results, { date = new Date(), top = 15 } = {}) => {
     ["net.Socket", "sockets"]
   ]
   for (const [title, key] of names) {
-    lines.push(`| ${title}: count (KiB) | ${structure.map((s) => `${n(s[key].count)} (${kb(s[key].bytes)})`).join(" | ")} |`)
+    lines.push(
+      `| ${title}: count (KiB) | ${structure.map((s) => `${n(s[key].count)} (${kb(s[key].bytes)})`).join(" | ")} |`
+    )
   }
   const table = (title, pick, first, limit) => {
     const keys = []
@@ -234,10 +256,19 @@ export const heapMarkdown = (results, { date = new Date(), top = 15 } = {}) => {
     keys.sort((a, b) => find(primary, b).bytes - find(primary, a).bytes)
     lines.push("", title, "", ...head(first))
     for (const key of keys.slice(0, limit)) {
-      lines.push(`| ${key.replace(/\|/g, "\\|")} | ${results.map((r) => `${n(find(pick(r), key).count)} | ${Math.round(find(pick(r), key).bytes)}`).join(" | ")} |`)
+      lines.push(
+        `| ${key.replace(/\|/g, "\\|")} | ${
+          results.map((r) => `${n(find(pick(r), key).count)} | ${Math.round(find(pick(r), key).bytes)}`).join(" | ")
+        } |`
+      )
     }
   }
-  table(`Top ${top} types by bytes per session (objects by constructor, the rest by kind, as in DevTools' summary):`, (r) => r.categories, "type", top)
+  table(
+    `Top ${top} types by bytes per session (objects by constructor, the rest by kind, as in DevTools' summary):`,
+    (r) => r.categories,
+    "type",
+    top
+  )
   table("Plain objects by their own property names, top 10:", (r) => r.shapes, "object", 10)
   table("Closures by the file that defines them, top 10:", (r) => r.closureFiles, "file", 10)
   table(

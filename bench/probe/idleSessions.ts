@@ -27,14 +27,18 @@ const program = Effect.gen(function*() {
   const sinks = yield* Effect.promise(() => Promise.all([sink(), sink()]))
   const destinations = sinks.map((s) => ({ host: "127.0.0.1", port: (s.address() as net.AddressInfo).port }))
   const idleTimeout = process.env.IDLE === "0" ? { idleTimeout: Duration.zero } : {}
-  const proxy = yield* Proxy.make(makeProxyConfig({ listen: { host: "127.0.0.1", port: 0 }, destinations, ...idleTimeout }))
+  const proxy = yield* Proxy.make(
+    makeProxyConfig({ listen: { host: "127.0.0.1", port: 0 }, destinations, ...idleTimeout })
+  )
   yield* Effect.sleep("200 millis")
   const before = heapUsed()
   const sockets: Array<net.Socket> = []
   for (let i = 0; i < count; i++) {
-    sockets.push(yield* Effect.async<net.Socket>((resume) => {
-      const socket = net.connect(proxy.address.port, "127.0.0.1", () => resume(Effect.succeed(socket)))
-    }))
+    sockets.push(
+      yield* Effect.async<net.Socket>((resume) => {
+        const socket = net.connect(proxy.address.port, "127.0.0.1", () => resume(Effect.succeed(socket)))
+      })
+    )
   }
   while (true) {
     const stats = yield* proxy.stats
@@ -43,7 +47,11 @@ const program = Effect.gen(function*() {
   }
   yield* Effect.sleep("500 millis")
   const after = heapUsed()
-  console.log(`${count} idle sessions: heap ${((after - before) / count / 1024).toFixed(1)} KiB per session; rss ${(process.memoryUsage().rss / 1e6).toFixed(0)} MB`)
+  console.log(
+    `${count} idle sessions: heap ${((after - before) / count / 1024).toFixed(1)} KiB per session; rss ${
+      (process.memoryUsage().rss / 1e6).toFixed(0)
+    } MB`
+  )
   if (process.env.HEAP_SNAPSHOT) v8.writeHeapSnapshot(process.env.HEAP_SNAPSHOT)
   for (const socket of sockets) socket.destroy()
   for (const s of sinks) s.close()

@@ -44,7 +44,11 @@ export const stalledRun = async (kind, stalled, { writeTimeout, beforeMs, settle
     // The proxy must still deliver every byte to the healthy ones; the reference is stuck for good.
     if (kind === "proxy") {
       const { bytes } = await within(source.sent, 60_000, "stalled: source ended")
-      await within(Promise.all(healthy.map((sink) => sink.complete(bytes[0]))), 60_000, "stalled: healthy sinks got everything")
+      await within(
+        Promise.all(healthy.map((sink) => sink.complete(bytes[0]))),
+        60_000,
+        "stalled: healthy sinks got everything"
+      )
       const final = await Promise.all(healthy.map((sink) => sink.report()))
       verified = final.every((r) => r.mismatches === 0 && r.bytes === bytes[0])
       if (!verified) throw new Error("stalled: the healthy destinations did not get every byte")

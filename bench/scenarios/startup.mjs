@@ -33,7 +33,11 @@ export const startupRun = (kind, what) =>
     buildOnce()
     const [command, ...args] = programs[kind]
     const started = process.hrtime.bigint()
-    const child = spawn(command, [...args, ...commands[what]], { cwd: repoRoot, stdio: ["ignore", "pipe", "pipe"], detached: true })
+    const child = spawn(command, [...args, ...commands[what]], {
+      cwd: repoRoot,
+      stdio: ["ignore", "pipe", "pipe"],
+      detached: true
+    })
     let output = ""
     let seconds
     const elapsed = () => Number(process.hrtime.bigint() - started) / 1e9

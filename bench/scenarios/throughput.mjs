@@ -26,7 +26,12 @@ export const throughputRun = async (kind, destinations, totalBytes) => {
     const peak = server ? peakRss(server.pid) : Number.NaN
     const reports = await Promise.all(sinks.map((sink) => sink.report()))
     const verified = reports.every((r) => r.bytes === totalBytes && r.mismatches === 0 && r.connections === 1)
-    if (!verified) throw new Error(`${kind} 1->${destinations}: bytes did not verify: ${JSON.stringify(reports.map(({ bytes, mismatches, connections }) => ({ bytes, mismatches, connections })))}`)
+    if (!verified)
+      throw new Error(
+        `${kind} 1->${destinations}: bytes did not verify: ${
+          JSON.stringify(reports.map(({ bytes, mismatches, connections }) => ({ bytes, mismatches, connections })))
+        }`
+      )
     return {
       mbPerSecond: (destinations * totalBytes) / (endedAt - startedAt) / 1000,
       cpuSeconds: cpu,

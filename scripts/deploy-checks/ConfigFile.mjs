@@ -16,7 +16,10 @@ export const checkConfigFile = async () => {
     await writeFile(broken, (await readFile(example, "utf8")).replace("buffer: 4MiB", "bufer: 4MiB"))
     const bad = await run(process.execPath, [bundle, "proxy", "--config", broken, "--check"])
     const lines = bad.stderr.split("\n").filter((line) => line.trim() !== "")
-    expect(bad.code === 2 && lines.length === 1 && lines[0].includes("routes[0].destinations[2].bufer"), `--check of a broken copy: exit ${bad.code}\n${bad.stderr}`)
+    expect(
+      bad.code === 2 && lines.length === 1 && lines[0].includes("routes[0].destinations[2].bufer"),
+      `--check of a broken copy: exit ${bad.code}\n${bad.stderr}`
+    )
   } finally {
     await rm(dir, { recursive: true, force: true })
   }

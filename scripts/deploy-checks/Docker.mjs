@@ -41,7 +41,10 @@ const execForm = (what, text) => {
   } catch {
     fail(`Dockerfile: ${what} must be exec form (a JSON array), is ${text}`)
   }
-  expect(Array.isArray(parsed) && parsed.every((item) => typeof item === "string"), `Dockerfile: ${what} is not a JSON array of strings`)
+  expect(
+    Array.isArray(parsed) && parsed.every((item) => typeof item === "string"),
+    `Dockerfile: ${what} is not a JSON array of strings`
+  )
   return parsed
 }
 
@@ -49,7 +52,8 @@ const execForm = (what, text) => {
 const envOf = (instructions) => {
   const env = {}
   for (const { rest } of instructions.filter(({ keyword }) => keyword === "ENV")) {
-    for (const match of rest.matchAll(/([A-Z_][A-Z0-9_]*)=("[^"]*"|\S+)/g)) env[match[1]] = match[2].replace(/^"|"$/g, "")
+    for (const match of rest.matchAll(/([A-Z_][A-Z0-9_]*)=("[^"]*"|\S+)/g))
+      env[match[1]] = match[2].replace(/^"|"$/g, "")
   }
   return env
 }
@@ -71,7 +75,10 @@ const checkHealthcheckAgainstStub = async (probe, options) => {
     const env = { ...process.env, ...options.env, SOCKET_PROXY_METRICS: `127.0.0.1:${server.address().port}` }
     const probeWith = () => run(probe[0], probe.slice(1), { ...options, env })
     const up = await probeWith()
-    expect(up.code === 0 && asked === "/healthz", `HEALTHCHECK failed against a /healthz answering 200 (asked ${asked})\n${JSON.stringify(up)}`)
+    expect(
+      up.code === 0 && asked === "/healthz",
+      `HEALTHCHECK failed against a /healthz answering 200 (asked ${asked})\n${JSON.stringify(up)}`
+    )
     status = 503
     const draining = await probeWith()
     expect(draining.code !== 0, "HEALTHCHECK passed against a /healthz answering 503")
@@ -93,32 +100,50 @@ export const checkDocker = async () => {
   const user = one("USER")
   expect(!/^(root|0)(:|$)/.test(user), `Dockerfile: USER must not be root, is ${user}`)
   const userIndex = final.findIndex(({ keyword }) => keyword === "USER")
-  expect(final.slice(userIndex).every(({ keyword }) => keyword !== "RUN"), "Dockerfile: nothing may RUN after USER drops root in the final stage")
-  expect(final.every(({ keyword, rest }) => keyword !== "RUN" || !/npm (ci|install)/.test(rest)), "Dockerfile: the final stage must not install packages (the bundle has them)")
+  expect(
+    final.slice(userIndex).every(({ keyword }) => keyword !== "RUN"),
+    "Dockerfile: nothing may RUN after USER drops root in the final stage"
+  )
+  expect(
+    final.every(({ keyword, rest }) => keyword !== "RUN" || !/npm (ci|install)/.test(rest)),
+    "Dockerfile: the final stage must not install packages (the bundle has them)"
+  )
   const copy = final.find(({ keyword, rest }) => keyword === "COPY" && rest.includes("dist/socket-proxy.mjs"))
   expect(copy !== undefined, "Dockerfile: the final stage must COPY dist/socket-proxy.mjs")
   const imagePath = copy.rest.split(/\s+/).pop()
   const entrypoint = execForm("ENTRYPOINT", one("ENTRYPOINT"))
   const cmd = execForm("CMD", one("CMD"))
   const command = [...entrypoint, ...cmd]
-  expect(command[0] === "node" && command[1] === imagePath && command[2] === "proxy", `Dockerfile: must run node ${imagePath} proxy, runs ${command.join(" ")}`)
+  expect(
+    command[0] === "node" && command[1] === imagePath && command[2] === "proxy",
+    `Dockerfile: must run node ${imagePath} proxy, runs ${command.join(" ")}`
+  )
   const healthcheck = one("HEALTHCHECK").match(/^(.*?)\bCMD\s+(\[.*\])$/)
   expect(healthcheck !== null, "Dockerfile: HEALTHCHECK must be `HEALTHCHECK [options] CMD [...]`")
   const probe = execForm("HEALTHCHECK CMD", healthcheck[2])
-  expect(probe[0] === "node" && probe.join(" ").includes("/healthz"), "Dockerfile: HEALTHCHECK must ask /healthz with node (slim images have no curl)")
+  expect(
+    probe[0] === "node" && probe.join(" ").includes("/healthz"),
+    "Dockerfile: HEALTHCHECK must ask /healthz with node (slim images have no curl)"
+  )
   const env = envOf(final)
   const exposed = one("EXPOSE").split(/\s+/).map(Number)
   for (const name of ["SOCKET_PROXY_LISTEN_PORT", "SOCKET_PROXY_METRICS"]) {
     expect(exposed.includes(portOf(env[name])), `Dockerfile: EXPOSE must include the port of ${name} (${env[name]})`)
   }
   const buildStage = stages[0].map(({ keyword, rest }) => `${keyword} ${rest}`).join("\n")
-  expect(/RUN npm ci\b/.test(buildStage) && /RUN npm run build\b/.test(buildStage), "Dockerfile: the build stage must npm ci and npm run build")
+  expect(
+    /RUN npm ci\b/.test(buildStage) && /RUN npm run build\b/.test(buildStage),
+    "Dockerfile: the build stage must npm ci and npm run build"
+  )
   ok(`Dockerfile: ${base}, USER ${user}, exec-form ${command.join(" ")}, node HEALTHCHECK, EXPOSE ${exposed.join(" ")}`)
 
   // Run the image's commands here: the bundle in a folder standing for the image's /app,
   // the Dockerfile's ENV with ports made ephemeral, as the image's user when we are root.
   const help = await bundleHelp()
-  expect(help.includes("--metrics") && help.includes("--log-format"), "the bundle's proxy --help lacks --metrics or --log-format")
+  expect(
+    help.includes("--metrics") && help.includes("--log-format"),
+    "the bundle's proxy --help lacks --metrics or --log-format"
+  )
   const jsonLogs = env.SOCKET_PROXY_LOG_FORMAT === "json"
   const work = await mkdtemp(path.join(tmpdir(), "socket-proxy-docker-"))
   try {
@@ -128,7 +153,9 @@ export const checkDocker = async () => {
     await chmod(local, 0o644)
     const [uid, gid] = user.split(":").map(Number)
     const asImageUser = process.getuid?.() === 0 && Number.isInteger(uid) ? { uid, gid: gid ?? uid } : {}
-    const destination = start(process.execPath, [local, "fake-destination", "--host", "127.0.0.1", "--port", "0"], { cwd: work })
+    const destination = start(process.execPath, [local, "fake-destination", "--host", "127.0.0.1", "--port", "0"], {
+      cwd: work
+    })
     const [, , destinationPort] = await destination.waitForLine(/listening on (\S+):(\d+)/)
     const metricsPort = await freePort()
     const runEnv = {
@@ -150,7 +177,10 @@ export const checkDocker = async () => {
       await new Promise((resolve) => setTimeout(resolve, 200))
       healthy = await healthcheck()
     }
-    expect(healthy.code === 0, `HEALTHCHECK failed against the running proxy\n${JSON.stringify(healthy)}\n${proxy.transcript()}`)
+    expect(
+      healthy.code === 0,
+      `HEALTHCHECK failed against the running proxy\n${JSON.stringify(healthy)}\n${proxy.transcript()}`
+    )
     proxy.kill("SIGTERM")
     const exit = await proxy.waitForExit()
     expect(exit.code === 0, `the image's command did not exit 0 on SIGTERM\n${proxy.transcript()}`)
@@ -173,9 +203,11 @@ export const checkDocker = async () => {
     const after = await healthcheck()
     expect(after.code !== 0, "HEALTHCHECK passed after the proxy exited: it checks nothing")
     const who = asImageUser.uid === undefined ? "this user" : `uid ${asImageUser.uid}`
-    ok(`Dockerfile: its command runs the bundle with its ENV as ${who}, listens, exits 0 on SIGTERM` +
-      (jsonLogs ? "; every log line is JSON" : "") +
-      "; HEALTHCHECK passes on 200, fails on 503, and against the proxy fails before, passes while up, fails after")
+    ok(
+      `Dockerfile: its command runs the bundle with its ENV as ${who}, listens, exits 0 on SIGTERM` +
+        (jsonLogs ? "; every log line is JSON" : "") +
+        "; HEALTHCHECK passes on 200, fails on 503, and against the proxy fails before, passes while up, fails after"
+    )
   } finally {
     killAll()
     await rm(work, { recursive: true, force: true })

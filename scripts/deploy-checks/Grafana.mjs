@@ -24,7 +24,19 @@ const mustShow = {
 }
 
 const promqlWords = new Set([
-  "by", "without", "on", "ignoring", "group_left", "group_right", "offset", "bool", "and", "or", "unless", "inf", "nan"
+  "by",
+  "without",
+  "on",
+  "ignoring",
+  "group_left",
+  "group_right",
+  "offset",
+  "bool",
+  "and",
+  "or",
+  "unless",
+  "inf",
+  "nan"
 ])
 
 /**
@@ -56,7 +68,8 @@ const queriesOf = (dashboard) => {
         panels(panel.panels)
         continue
       }
-      for (const target of panel.targets ?? []) queries.push({ where: `panel "${panel.title}" ${target.refId}`, expr: target.expr })
+      for (const target of panel.targets ?? [])
+        queries.push({ where: `panel "${panel.title}" ${target.refId}`, expr: target.expr })
     }
   }
   panels(dashboard.panels)
@@ -72,8 +85,14 @@ const queriesOf = (dashboard) => {
 
 const checkStructure = (dashboard) => {
   expect(typeof dashboard.title === "string" && dashboard.title.length > 0, `${dashboardFile}: no title`)
-  expect(typeof dashboard.uid === "string" && /^[\w-]{1,40}$/.test(dashboard.uid), `${dashboardFile}: uid must be 1-40 letters, digits, - or _`)
-  expect(Number.isInteger(dashboard.schemaVersion) && dashboard.schemaVersion >= 36, `${dashboardFile}: schemaVersion ${dashboard.schemaVersion}`)
+  expect(
+    typeof dashboard.uid === "string" && /^[\w-]{1,40}$/.test(dashboard.uid),
+    `${dashboardFile}: uid must be 1-40 letters, digits, - or _`
+  )
+  expect(
+    Number.isInteger(dashboard.schemaVersion) && dashboard.schemaVersion >= 36,
+    `${dashboardFile}: schemaVersion ${dashboard.schemaVersion}`
+  )
   expect(Array.isArray(dashboard.panels) && dashboard.panels.length > 0, `${dashboardFile}: no panels`)
   const ids = new Set()
   const cells = new Map()
@@ -81,9 +100,15 @@ const checkStructure = (dashboard) => {
     const name = `panel ${panel.id} "${panel.title}"`
     expect(Number.isInteger(panel.id) && !ids.has(panel.id), `${dashboardFile}: ${name}: missing or repeated id`)
     ids.add(panel.id)
-    expect(typeof panel.type === "string" && typeof panel.title === "string", `${dashboardFile}: ${name}: type and title`)
+    expect(
+      typeof panel.type === "string" && typeof panel.title === "string",
+      `${dashboardFile}: ${name}: type and title`
+    )
     const { h, w, x, y } = panel.gridPos ?? {}
-    expect([h, w, x, y].every(Number.isInteger) && w >= 1 && x >= 0 && x + w <= 24, `${dashboardFile}: ${name}: gridPos ${JSON.stringify(panel.gridPos)}`)
+    expect(
+      [h, w, x, y].every(Number.isInteger) && w >= 1 && x >= 0 && x + w <= 24,
+      `${dashboardFile}: ${name}: gridPos ${JSON.stringify(panel.gridPos)}`
+    )
     // No two panels on one grid cell: Grafana would move one, and the layout is not what was checked in.
     for (let row = y; row < y + h; row++) {
       for (let column = x; column < x + w; column++) {
@@ -96,19 +121,31 @@ const checkStructure = (dashboard) => {
     expect(Array.isArray(panel.targets) && panel.targets.length > 0, `${dashboardFile}: ${name}: no queries`)
     const refIds = new Set()
     for (const target of panel.targets) {
-      expect(typeof target.expr === "string" && target.expr.trim() !== "", `${dashboardFile}: ${name}: a target without expr`)
+      expect(
+        typeof target.expr === "string" && target.expr.trim() !== "",
+        `${dashboardFile}: ${name}: a target without expr`
+      )
       expect(!refIds.has(target.refId), `${dashboardFile}: ${name}: refId ${target.refId} repeated`)
       refIds.add(target.refId)
     }
     const uid = panel.datasource?.uid
-    expect(uid === "${datasource}", `${dashboardFile}: ${name}: datasource must be the $datasource variable, not ${JSON.stringify(panel.datasource)}`)
+    expect(
+      uid === "${datasource}",
+      `${dashboardFile}: ${name}: datasource must be the $datasource variable, not ${JSON.stringify(panel.datasource)}`
+    )
   }
   const variables = new Map((dashboard.templating?.list ?? []).map((variable) => [variable.name, variable]))
-  expect(variables.get("datasource")?.type === "datasource" && variables.get("datasource")?.query === "prometheus", `${dashboardFile}: no Prometheus $datasource variable`)
+  expect(
+    variables.get("datasource")?.type === "datasource" && variables.get("datasource")?.query === "prometheus",
+    `${dashboardFile}: no Prometheus $datasource variable`
+  )
   const used = JSON.stringify(dashboard.panels)
   for (const name of used.match(/\$\{?(\w+)/g) ?? []) {
     const variable = name.replace(/^\$\{?/, "")
-    expect(variable.startsWith("__") || variables.has(variable), `${dashboardFile}: $${variable} is used but not defined in templating`)
+    expect(
+      variable.startsWith("__") || variables.has(variable),
+      `${dashboardFile}: $${variable} is used but not defined in templating`
+    )
   }
 }
 
@@ -134,8 +171,16 @@ const exportedNames = async () => {
   await new Promise((resolve) => destination.listen({ host: "127.0.0.1", port: 0 }, resolve))
   const down = await freePort()
   const proxy = start(process.execPath, [
-    bundle, "proxy", "--listen", "127.0.0.1:0", "--metrics", "127.0.0.1:0",
-    "--dest", `127.0.0.1:${destination.address().port}`, "--dest", `127.0.0.1:${down}`
+    bundle,
+    "proxy",
+    "--listen",
+    "127.0.0.1:0",
+    "--metrics",
+    "127.0.0.1:0",
+    "--dest",
+    `127.0.0.1:${destination.address().port}`,
+    "--dest",
+    `127.0.0.1:${down}`
   ])
   try {
     const [, , metricsPort] = await proxy.waitForLine(/metrics and health on http:\/\/(\S+):(\d+)/)
@@ -161,8 +206,8 @@ const exportedNames = async () => {
     const names = new Set()
     for (const [, name, type] of text.matchAll(/^# TYPE (\S+) (\S+)$/gm)) {
       names.add(name)
-      if (type === "histogram") for (const suffix of ["_bucket", "_sum", "_count"]) names.add(name + suffix)
-      if (type === "summary") for (const suffix of ["_sum", "_count"]) names.add(name + suffix)
+      if (type === "histogram") { for (const suffix of ["_bucket", "_sum", "_count"]) names.add(name + suffix) }
+      if (type === "summary") { for (const suffix of ["_sum", "_count"]) names.add(name + suffix) }
     }
     for (const name of ["socket_proxy_destination_up", "socket_proxy_session_duration_seconds"]) {
       expect(names.has(name), `the scrape has no ${name} after traffic:\n${text}`)
@@ -191,7 +236,10 @@ export const checkGrafana = async () => {
     const names = metricNames(expr)
     expect(names.size > 0, `${dashboardFile}: ${where}: no metric in ${JSON.stringify(expr)}`)
     for (const name of names) {
-      expect(exported.has(name), `${dashboardFile}: ${where} queries ${name}, which the proxy does not export (${JSON.stringify(expr)})`)
+      expect(
+        exported.has(name),
+        `${dashboardFile}: ${where} queries ${name}, which the proxy does not export (${JSON.stringify(expr)})`
+      )
       referenced.add(name)
     }
   }

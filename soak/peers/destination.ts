@@ -27,7 +27,11 @@ let stalledUntil = 0
 
 const server = net.createServer({ pauseOnConnect: true }, (socket) => {
   const id = ++accepted
-  const connection: Open = { socket, checker: new StreamChecker(`destination port ${settings.port} connection ${id}`), faulted: false }
+  const connection: Open = {
+    socket,
+    checker: new StreamChecker(`destination port ${settings.port} connection ${id}`),
+    faulted: false
+  }
   open.set(id, connection)
   socket.on("data", (chunk: Buffer) => {
     const before = connection.checker.violation

@@ -30,9 +30,15 @@ const parsePort = (lowest: number) => (text: string): Either.Either<number, stri
     : Either.left(`expected a port number, ${lowest}-65535`)
 
 const positiveInteger = (text: string): Either.Either<number, string> =>
-  Either.filterOrLeft(parseByteSize(text), (n) => n >= 1 && /^\d+$/.test(text.trim()), () => "expected a whole number of at least 1")
+  Either.filterOrLeft(
+    parseByteSize(text),
+    (n) => n >= 1 && /^\d+$/.test(text.trim()),
+    () => "expected a whole number of at least 1"
+  )
 
-const logLevel = settingOption("logLevel", { help: "The least severe log lines printed: trace, debug, info, warning (or warn), error or none." })
+const logLevel = settingOption("logLevel", {
+  help: "The least severe log lines printed: trace, debug, info, warning (or warn), error or none."
+})
 
 const sourceOptions = {
   port: option("port", "PORT", "The port to connect to.", "8000"),
@@ -51,19 +57,25 @@ export const fakeSourceHelp: CommandHelp = {
   notes: []
 }
 
-export const fakeSourceCommand = Command.make("fake-source", { values: textOptions(sourceOptions) }, ({ values }) =>
-  Effect.flatMap(singles(sourceOptions, values), (options) =>
-    Effect.gen(function*() {
-      const port = yield* decodeFlag("port", options.port ?? "8000", parsePort(1))
-      const host = options.host ?? "127.0.0.1"
-      const target = yield* decodeFlag("host", `${host.includes(":") ? `[${host}]` : host}:${port}`, parseEndpoint)
-      const interval = yield* decodeFlag("interval", options.interval ?? "1s", parseDuration)
-      const size = yield* decodeFlag("size", options.size ?? "16", positiveInteger)
-      yield* Effect.logInfo(`sending ${size} random characters and a newline every ${options.interval ?? "1s"} to ${host}:${port}`)
-      // Loaded only to run it: the fakes are not needed for --help or a bad flag.
-      const FakeSource = yield* Effect.promise(() => import("../Fakes/FakeSource.js"))
-      return yield* FakeSource.run({ target, interval, size })
-    }).pipe(withLogLevel(options.logLevel))))
+export const fakeSourceCommand = Command.make(
+  "fake-source",
+  { values: textOptions(sourceOptions) },
+  ({ values }) =>
+    Effect.flatMap(singles(sourceOptions, values), (options) =>
+      Effect.gen(function*() {
+        const port = yield* decodeFlag("port", options.port ?? "8000", parsePort(1))
+        const host = options.host ?? "127.0.0.1"
+        const target = yield* decodeFlag("host", `${host.includes(":") ? `[${host}]` : host}:${port}`, parseEndpoint)
+        const interval = yield* decodeFlag("interval", options.interval ?? "1s", parseDuration)
+        const size = yield* decodeFlag("size", options.size ?? "16", positiveInteger)
+        yield* Effect.logInfo(
+          `sending ${size} random characters and a newline every ${options.interval ?? "1s"} to ${host}:${port}`
+        )
+        // Loaded only to run it: the fakes are not needed for --help or a bad flag.
+        const FakeSource = yield* Effect.promise(() => import("../Fakes/FakeSource.js"))
+        return yield* FakeSource.run({ target, interval, size })
+      }).pipe(withLogLevel(options.logLevel)))
+)
 
 const destinationOptions = {
   port: option("port", "PORT", "The port to listen on; 0 lets the OS choose (the log says which).", "8080"),
@@ -79,16 +91,20 @@ export const fakeDestinationHelp: CommandHelp = {
   notes: []
 }
 
-export const fakeDestinationCommand = Command.make("fake-destination", { values: textOptions(destinationOptions) }, ({ values }) =>
-  Effect.flatMap(singles(destinationOptions, values), (options) =>
-    Effect.gen(function*() {
-      const port = yield* decodeFlag("port", options.port ?? "8080", parsePort(0))
-      const host = options.host
-      const text = host === undefined ? String(port) : `${host.includes(":") ? `[${host}]` : host}:${port}`
-      const listen = yield* decodeFlag("host", text, parseListenAddress)
-      const FakeDestination = yield* Effect.promise(() => import("../Fakes/FakeDestination.js"))
-      return yield* FakeDestination.run({ listen })
-    }).pipe(withLogLevel(options.logLevel))))
+export const fakeDestinationCommand = Command.make(
+  "fake-destination",
+  { values: textOptions(destinationOptions) },
+  ({ values }) =>
+    Effect.flatMap(singles(destinationOptions, values), (options) =>
+      Effect.gen(function*() {
+        const port = yield* decodeFlag("port", options.port ?? "8080", parsePort(0))
+        const host = options.host
+        const text = host === undefined ? String(port) : `${host.includes(":") ? `[${host}]` : host}:${port}`
+        const listen = yield* decodeFlag("host", text, parseListenAddress)
+        const FakeDestination = yield* Effect.promise(() => import("../Fakes/FakeDestination.js"))
+        return yield* FakeDestination.run({ listen })
+      }).pipe(withLogLevel(options.logLevel)))
+)
 
 const demoOptions = { logLevel }
 
@@ -101,6 +117,14 @@ export const demoHelp: CommandHelp = {
   notes: []
 }
 
-export const demoCommand = Command.make("demo", { values: textOptions(demoOptions) }, ({ values }) =>
-  Effect.flatMap(singles(demoOptions, values), (options) =>
-    Effect.flatMap(Effect.promise(() => import("../Fakes/Demo.js")), (Demo) => Demo.run.pipe(withLogLevel(options.logLevel)))))
+export const demoCommand = Command.make(
+  "demo",
+  { values: textOptions(demoOptions) },
+  ({ values }) =>
+    Effect.flatMap(
+      singles(demoOptions, values),
+      (options) =>
+        Effect.flatMap(Effect.promise(() => import("../Fakes/Demo.js")), (Demo) =>
+          Demo.run.pipe(withLogLevel(options.logLevel)))
+    )
+)

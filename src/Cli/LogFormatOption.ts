@@ -16,8 +16,15 @@ export const defaultPrintingLogger = printing.logfmt
 
 /** Runs `effect` with the given logger in place of the default one. */
 export const withLogger = (format: LogFormat) => <A, E, R>(effect: Effect.Effect<A, E, R>) =>
-  Effect.locallyWith(effect, FiberRef.currentLoggers, (loggers) =>
-    HashSet.add(HashSet.remove(HashSet.remove(loggers, Logger.defaultLogger), defaultPrintingLogger), printing[format]))
+  Effect.locallyWith(
+    effect,
+    FiberRef.currentLoggers,
+    (loggers) =>
+      HashSet.add(
+        HashSet.remove(HashSet.remove(loggers, Logger.defaultLogger), defaultPrintingLogger),
+        printing[format]
+      )
+  )
 
 /** Runs `effect` with the format from `--log-format`, else `SOCKET_PROXY_LOG_FORMAT`, else logfmt. */
 export const withLogFormat = (flag: string | undefined) => <A, E, R>(effect: Effect.Effect<A, E, R>) =>

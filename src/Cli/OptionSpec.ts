@@ -50,12 +50,17 @@ export const textOptions = <K extends string>(
   ).pipe(Options.map((values) => values as Readonly<Record<K, ReadonlyArray<string>>>))
 
 /** The value of a flag that may be given once; absent if not given. */
-export const single = (spec: OptionSpec, values: ReadonlyArray<string>): Effect.Effect<string | undefined, UsageError> =>
+export const single = (
+  spec: OptionSpec,
+  values: ReadonlyArray<string>
+): Effect.Effect<string | undefined, UsageError> =>
   values.length <= 1
     ? Effect.succeed(values[0])
     : Effect.fail(
       new UsageError({
-        detail: `--${spec.flag} given ${values.length} times (${values.map((v) => JSON.stringify(v)).join(", ")}): give it once`
+        detail: `--${spec.flag} given ${values.length} times (${
+          values.map((v) => JSON.stringify(v)).join(", ")
+        }): give it once`
       })
     )
 

@@ -2,7 +2,14 @@ import { Command, HelpDoc, ValidationError } from "@effect/cli"
 import { Console, Effect } from "effect"
 import { UsageError } from "../Proxy/Errors.js"
 import { version } from "../Version.js"
-import { demoCommand, demoHelp, fakeDestinationCommand, fakeDestinationHelp, fakeSourceCommand, fakeSourceHelp } from "./FakeCommands.js"
+import {
+  demoCommand,
+  demoHelp,
+  fakeDestinationCommand,
+  fakeDestinationHelp,
+  fakeSourceCommand,
+  fakeSourceHelp
+} from "./FakeCommands.js"
 import type { CommandHelp } from "./Help.js"
 import { renderCommandHelp, renderRootHelp } from "./Help.js"
 import { proxyCommand, proxyHelp } from "./ProxyCommand.js"
@@ -31,7 +38,10 @@ const commandList = helps.map((help) => help.name).join(", ")
 const describe = (command: string, error: ValidationError.ValidationError): string => {
   const message = oneLine(error)
   const unknown = /^Received unknown argument: '(.*)'$/.exec(message)
-  if (unknown !== null) return `${command}: unknown argument ${JSON.stringify(unknown[1])} (socket-proxy ${command} --help lists the options)`
+  if (unknown !== null)
+    return `${command}: unknown argument ${
+      JSON.stringify(unknown[1])
+    } (socket-proxy ${command} --help lists the options)`
   return `${command}: ${message} (socket-proxy ${command} --help lists the options)`
 }
 
@@ -40,8 +50,10 @@ const describe = (command: string, error: ValidationError.ValidationError): stri
  * coloured) message before failing; this program prints one line instead.
  */
 const withoutLibraryErrors = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
-  Effect.flatMap(Console.consoleWith(Effect.succeed), (console) =>
-    Effect.withConsole(effect, { ...console, error: () => Effect.void }))
+  Effect.flatMap(
+    Console.consoleWith(Effect.succeed),
+    (console) => Effect.withConsole(effect, { ...console, error: () => Effect.void })
+  )
 
 /**
  * Runs the command line `argv` (`process.argv`): `--help` and `--version` here,
@@ -63,7 +75,9 @@ export const runCli = (argv: ReadonlyArray<string>) =>
           detail: first === undefined
             ? `expected a command: ${commandList} (socket-proxy --help says more)`
             : first.startsWith("-")
-            ? `unknown argument ${JSON.stringify(first)} before the command: give a command first (${commandList}); its options follow it`
+            ? `unknown argument ${
+              JSON.stringify(first)
+            } before the command: give a command first (${commandList}); its options follow it`
             : `unknown command ${JSON.stringify(first)}: expected one of ${commandList}`
         })
       )
@@ -87,7 +101,8 @@ const missingValue = (help: CommandHelp, args: ReadonlyArray<string>): string | 
     const spec = help.options.find((option) => `--${option.flag}` === args[i])
     if (spec === undefined || spec.metavar === undefined) continue
     const next = args[i + 1]
-    if (next === undefined || next.startsWith("--")) return `--${spec.flag} needs a value: --${spec.flag} ${spec.metavar}`
+    if (next === undefined || next.startsWith("--"))
+      return `--${spec.flag} needs a value: --${spec.flag} ${spec.metavar}`
   }
   return undefined
 }

@@ -32,7 +32,10 @@ const firstProblem = (error: ParseResult.ParseError): Problem => {
     case "Missing":
       return { path, reason: "missing: it is required here" }
     default:
-      return { path, reason: issue.message.startsWith("Expected ") ? expectedAt(issue.path, issue.message) : issue.message }
+      return {
+        path,
+        reason: issue.message.startsWith("Expected ") ? expectedAt(issue.path, issue.message) : issue.message
+      }
   }
 }
 
@@ -50,7 +53,11 @@ const expectedAt = (path: ReadonlyArray<PropertyKey>, message: string): string =
 }
 
 const systemReason = (error: { readonly _tag: string; readonly reason?: string; readonly message: string }) =>
-  error.reason === "NotFound" ? "no such file" : error.reason === "PermissionDenied" ? "permission denied" : error.message
+  error.reason === "NotFound"
+    ? "no such file"
+    : error.reason === "PermissionDenied"
+    ? "permission denied"
+    : error.message
 
 /** Reads, parses and validates `file` as a whole: its entries as written, or the one problem found first. */
 export const readConfigFile = (file: string): Effect.Effect<FileEntry, InvalidConfigFile, FileSystem.FileSystem> =>
@@ -136,8 +143,18 @@ export const resolveRoutes = (entry: FileEntry, flags: FlagValues): Effect.Effec
     return {
       metrics: yield* topValue("metrics", flags, entry.metrics, undefined),
       drainTimeout: yield* topValue("drainTimeout", flags, entry.drainTimeout, settingDefaults.drainTimeout),
-      logLevel: yield* topValue("logLevel", flags, entry.logLevel, Either.getOrThrow(parseLogLevel(settings.logLevel.defaultText))),
-      logFormat: yield* topValue("logFormat", flags, entry.logFormat, Either.getOrThrow(parseLogFormat(settings.logFormat.defaultText))),
+      logLevel: yield* topValue(
+        "logLevel",
+        flags,
+        entry.logLevel,
+        Either.getOrThrow(parseLogLevel(settings.logLevel.defaultText))
+      ),
+      logFormat: yield* topValue(
+        "logFormat",
+        flags,
+        entry.logFormat,
+        Either.getOrThrow(parseLogFormat(settings.logFormat.defaultText))
+      ),
       routes
     }
   })

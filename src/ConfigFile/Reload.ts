@@ -15,7 +15,9 @@ export const reloadDebounce = Duration.millis(200)
 
 /** What a reload does not change, when the file changes it: said in the reload's line. */
 const notReloaded = (before: RoutesConfig, after: RoutesConfig): ReadonlyArray<string> => [
-  ...(before.logLevel?.label !== after.logLevel?.label ? ["log-level: not changed by a reload (restart to change it)"] : []),
+  ...(before.logLevel?.label !== after.logLevel?.label
+    ? ["log-level: not changed by a reload (restart to change it)"]
+    : []),
   ...(before.logFormat !== after.logFormat ? ["log-format: not changed by a reload (restart to change it)"] : [])
 ]
 
@@ -46,7 +48,9 @@ export const reloadOnce = (
     ),
     Effect.matchEffect({
       onFailure: (error) =>
-        Effect.logError(`reload (${why}) refused, nothing changed: ${error.message}`).pipe(Effect.zipRight(counted("failed"))),
+        Effect.logError(`reload (${why}) refused, nothing changed: ${error.message}`).pipe(
+          Effect.zipRight(counted("failed"))
+        ),
       onSuccess: (changes) =>
         Effect.logInfo(
           `reloaded ${file} (${why}): ${changes.length === 0 ? "nothing changed" : changes.join("; ")}`

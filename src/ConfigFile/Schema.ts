@@ -32,13 +32,19 @@ const value = <A>(setting: Setting<A>): Schema.Schema<A, unknown> =>
       decode: (input, _, ast) =>
         typeof input !== "string" && typeof input !== "number"
           ? ParseResult.fail(
-            new ParseResult.Type(ast, input, `expected ${setting.metavar} (text or a number), got ${describeValue(input)}`)
+            new ParseResult.Type(
+              ast,
+              input,
+              `expected ${setting.metavar} (text or a number), got ${describeValue(input)}`
+            )
           )
           : Either.match(setting.parse(String(input)), {
-          onLeft: (reason) => ParseResult.fail(new ParseResult.Type(ast, input, `${JSON.stringify(input)}: ${reason}`)),
-          onRight: ParseResult.succeed
-        }),
-      encode: (decoded, _, ast) => ParseResult.fail(new ParseResult.Forbidden(ast, decoded, "the file is read, never written"))
+            onLeft: (reason) =>
+              ParseResult.fail(new ParseResult.Type(ast, input, `${JSON.stringify(input)}: ${reason}`)),
+            onRight: ParseResult.succeed
+          }),
+      encode: (decoded, _, ast) =>
+        ParseResult.fail(new ParseResult.Forbidden(ast, decoded, "the file is read, never written"))
     }
   )
 

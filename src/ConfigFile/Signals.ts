@@ -21,10 +21,13 @@ export const sighups: Effect.Effect<Queue.Dequeue<"SIGHUP">, never, Scope.Scope>
  * Without a configuration file there is nothing to reload: from when this
  * returns until the scope closes, each SIGHUP is logged and ignored, never fatal.
  */
-export const ignoreSighup: Effect.Effect<void, never, Scope.Scope> = Effect.flatMap(sighups, (queue) =>
-  Effect.asVoid(Effect.forkScoped(Effect.forever(
-    Effect.zipRight(
-      Queue.take(queue),
-      Effect.logWarning("SIGHUP: no configuration file to reload (start with --config FILE); ignored")
-    )
-  ))))
+export const ignoreSighup: Effect.Effect<void, never, Scope.Scope> = Effect.flatMap(
+  sighups,
+  (queue) =>
+    Effect.asVoid(Effect.forkScoped(Effect.forever(
+      Effect.zipRight(
+        Queue.take(queue),
+        Effect.logWarning("SIGHUP: no configuration file to reload (start with --config FILE); ignored")
+      )
+    )))
+)

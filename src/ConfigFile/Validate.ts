@@ -22,11 +22,17 @@ export const validate = (file: FileEntry): Either.Either<FileEntry, Problem> => 
   const names = new Map<string, number>()
   for (const [i, route] of file.routes.entries()) {
     if (route.destinations.length === 0) {
-      return Either.left({ path: `routes[${i}].destinations`, reason: `route "${route.name}" has no destinations: give at least one` })
+      return Either.left({
+        path: `routes[${i}].destinations`,
+        reason: `route "${route.name}" has no destinations: give at least one`
+      })
     }
     const first = names.get(route.name)
     if (first !== undefined) {
-      return Either.left({ path: `routes[${i}].name`, reason: `"${route.name}" is already the name of routes[${first}]: names must be unique` })
+      return Either.left({
+        path: `routes[${i}].name`,
+        reason: `"${route.name}" is already the name of routes[${first}]: names must be unique`
+      })
     }
     names.set(route.name, i)
     for (let j = 0; j < i; j++) {
@@ -34,14 +40,18 @@ export const validate = (file: FileEntry): Either.Either<FileEntry, Problem> => 
       if (listenClash(route.listen, other.listen)) {
         return Either.left({
           path: `routes[${i}].listen`,
-          reason: `${describe(route.listen)} is already where routes[${j}] ("${other.name}") listens: each route needs its own address`
+          reason: `${
+            describe(route.listen)
+          } is already where routes[${j}] ("${other.name}") listens: each route needs its own address`
         })
       }
     }
     if (file.metrics !== undefined && listenClash(file.metrics, route.listen)) {
       return Either.left({
         path: "metrics",
-        reason: `${describe(file.metrics)} is where routes[${i}] ("${route.name}") listens: the metrics need a port of their own`
+        reason: `${
+          describe(file.metrics)
+        } is where routes[${i}] ("${route.name}") listens: the metrics need a port of their own`
       })
     }
   }

@@ -145,7 +145,8 @@ const readDestinations = (
     : Effect.map(lookup("destinations", undefined), Option.map((given) => [given]))
   const missing = new MissingConfig({
     setting: "destinations",
-    hint: `pass ${settingNames.destinations.flag} HOST:PORT (repeatable), set ${settingNames.destinations.env}="h1:p1, h2:p2", or give --config FILE`
+    hint:
+      `pass ${settingNames.destinations.flag} HOST:PORT (repeatable), set ${settingNames.destinations.env}="h1:p1, h2:p2", or give --config FILE`
   })
   return Effect.flatMap(fromFlags, (given) =>
     Option.match(given, {

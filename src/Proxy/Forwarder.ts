@@ -209,7 +209,13 @@ export class Forwarder implements Tcp.OutboundHandlers {
     this.blamedSince = Patience.nextBlamedSince(this, role, othersHungry, anyHolding, now, this.patience)
     if (this.onProbation) {
       const connectedAt = this.state._tag === "Connected" ? this.state.since : undefined
-      this.onProbation = Patience.staysOnProbation(true, connectedAt, this.lastHeldAt, now, this.settings.writeTimeoutMillis)
+      this.onProbation = Patience.staysOnProbation(
+        true,
+        connectedAt,
+        this.lastHeldAt,
+        now,
+        this.settings.writeTimeoutMillis
+      )
     }
     // A stretch of blame that starts brings a deadline the fiber must wait for.
     if (before === undefined && this.blamedSince !== undefined) this.wakeup.wakeBy(this.blamedSince + this.patience)
@@ -370,7 +376,10 @@ export class Forwarder implements Tcp.OutboundHandlers {
     this.failedSinceConnected = true
     this.state = { _tag: "Down", since: this.now(), failures, failure, attempt: undefined, redialAt: undefined }
     this.blamedSince = undefined
-    this.log(true, this.health.markDown(failure._tag === "DestinationTooSlow" ? "too slow" : "down", failure.reason, this.now()))
+    this.log(
+      true,
+      this.health.markDown(failure._tag === "DestinationTooSlow" ? "too slow" : "down", failure.reason, this.now())
+    )
     this.wakeup.wake()
     this.flow.changed()
   }
@@ -457,7 +466,9 @@ export class Forwarder implements Tcp.OutboundHandlers {
         // A stall deadline, or the end of the grace, is judged on a fresh look at every link.
         if (this.blamedSince !== undefined || pushedBackSince !== undefined) this.flow.changed()
         if (this.state !== state) return undefined
-        const graceEnd = pushedBackSince === undefined ? Number.POSITIVE_INFINITY : pushedBackSince + Patience.pushBackGraceMillis
+        const graceEnd = pushedBackSince === undefined
+          ? Number.POSITIVE_INFINITY
+          : pushedBackSince + Patience.pushBackGraceMillis
         const verdict = Patience.connectedVerdict({
           now,
           writeTimeoutMillis: this.settings.writeTimeoutMillis,
@@ -467,7 +478,10 @@ export class Forwarder implements Tcp.OutboundHandlers {
           pushedBackSince,
           blamedSince: this.blamedSince
         })
-        if (verdict._tag === "WaitUntil") return now < graceEnd ? Math.min(verdict.deadline, graceEnd) : verdict.deadline
+        if (verdict._tag === "WaitUntil")
+          return now < graceEnd
+            ? Math.min(verdict.deadline, graceEnd)
+            : verdict.deadline
         if (verdict._tag === "Done") this.finish(state)
         else this.cut(state, verdict.reason)
         return undefined
@@ -520,7 +534,10 @@ export class Forwarder implements Tcp.OutboundHandlers {
     return failure === undefined
       ? drawn
       : Effect.zipRight(
-        Effect.annotateLogs(Effect.logDebug(`redialling: ${describeFailure(failure, this.health.name)}`), this.logAnnotations),
+        Effect.annotateLogs(
+          Effect.logDebug(`redialling: ${describeFailure(failure, this.health.name)}`),
+          this.logAnnotations
+        ),
         drawn
       )
   }

@@ -72,7 +72,11 @@ export const acceptLoop = (
           sessions,
           session.pipe(
             Effect.catchAllCause((cause) =>
-              Effect.annotateLogs(Effect.logError("connection ended by an unexpected error", cause), "peer", peerOf(socket))
+              Effect.annotateLogs(
+                Effect.logError("connection ended by an unexpected error", cause),
+                "peer",
+                peerOf(socket)
+              )
             )
           )
         )

@@ -24,7 +24,10 @@ export const connectionsRefused = counter(
 export const bytesReceived = counter("socket_proxy_bytes_received_total", "Bytes received from all sources")
 
 // Tagged `destination` ("host:port" as configured):
-export const bytesDelivered = counter("socket_proxy_bytes_delivered_total", "Bytes whose write to the destination completed")
+export const bytesDelivered = counter(
+  "socket_proxy_bytes_delivered_total",
+  "Bytes whose write to the destination completed"
+)
 export const bytesDropped = counter(
   "socket_proxy_bytes_dropped_total",
   "Bytes the destination missed: evicted or still held for it while it was down, or lost with a broken connection"

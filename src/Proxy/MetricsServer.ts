@@ -54,11 +54,18 @@ const onlyProxyMetrics = (producer: MetricProducer): MetricProducer => ({
 type Request = { readonly request: http.IncomingMessage; readonly response: http.ServerResponse }
 
 const errorCode = (error: unknown): string =>
-  typeof error === "object" && error !== null && "code" in error && typeof error.code === "string" ? error.code : "UNKNOWN"
+  typeof error === "object" && error !== null && "code" in error && typeof error.code === "string"
+    ? error.code
+    : "UNKNOWN"
 
 const prometheusContentType = "text/plain; version=0.0.4; charset=utf-8"
 
-const reply = (response: http.ServerResponse, status: number, body: string, contentType = "text/plain; charset=utf-8") =>
+const reply = (
+  response: http.ServerResponse,
+  status: number,
+  body: string,
+  contentType = "text/plain; charset=utf-8"
+) =>
   Effect.sync(() => {
     response.writeHead(status, { "content-type": contentType, "content-length": Buffer.byteLength(body) })
     response.end(body)
@@ -75,7 +82,11 @@ export const serveMetrics = (
   readiness: Readiness
 ): Effect.Effect<Endpoint, ListenError, Scope.Scope> =>
   Effect.gen(function*() {
-    const exporter = new PrometheusExporter({ preventServerStart: true, withoutScopeInfo: true, withoutTargetInfo: true })
+    const exporter = new PrometheusExporter({
+      preventServerStart: true,
+      withoutScopeInfo: true,
+      withoutTargetInfo: true
+    })
     const producer = onlyProxyMetrics(
       yield* OtelMetrics.makeProducer.pipe(Effect.provide(OtelResource.layer({ serviceName: "socket-proxy" })))
     )

@@ -96,7 +96,9 @@ export class OutboundBuffer {
   takeForWrite(maxBytes: number): Array<Uint8Array> {
     const taken: Array<Uint8Array> = []
     let bytes = 0
-    while (this.head < this.chunks.length && (taken.length === 0 || bytes + this.chunks[this.head]!.length <= maxBytes)) {
+    while (
+      this.head < this.chunks.length && (taken.length === 0 || bytes + this.chunks[this.head]!.length <= maxBytes)
+    ) {
       const chunk = this.chunks[this.head]!
       this.chunks[this.head++] = released
       taken.push(chunk)

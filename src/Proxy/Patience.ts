@@ -92,8 +92,7 @@ export const staysOnProbation = (
   lastHeldAt: number,
   now: number,
   writeTimeoutMillis: number
-): boolean =>
-  onProbation && (connectedAt === undefined || now - Math.max(connectedAt, lastHeldAt) < writeTimeoutMillis)
+): boolean => onProbation && (connectedAt === undefined || now - Math.max(connectedAt, lastHeldAt) < writeTimeoutMillis)
 
 /** What a destination's fiber is to do next. */
 export type Verdict =
@@ -126,7 +125,8 @@ export const connectedVerdict = (facts: ConnectedFacts): Verdict => {
   if (facts.sourceEndedAt !== undefined) {
     if (facts.heldBytes === 0) return done
     const flushBy = facts.sourceEndedAt + writeTimeoutMillis
-    if (now >= flushBy) return fail(`it did not take the rest within ${formatMillis(writeTimeoutMillis)} of the source's end`)
+    if (now >= flushBy)
+      return fail(`it did not take the rest within ${formatMillis(writeTimeoutMillis)} of the source's end`)
     deadline = flushBy
   }
   if (facts.pushedBackSince !== undefined) {

@@ -118,7 +118,8 @@ export const make = (config: ProxyConfig): Effect.Effect<ProxyService, ListenErr
 export const layer = (config: ProxyConfig): Layer.Layer<Proxy, ListenError> => Layer.scoped(Proxy, make(config))
 
 /** Several routes as a Layer: listening once built, shut down cleanly when its scope closes. */
-export const routesLayer = (config: RoutesConfig): Layer.Layer<Routes, ListenError> => Layer.scoped(Routes, makeRoutes(config))
+export const routesLayer = (config: RoutesConfig): Layer.Layer<Routes, ListenError> =>
+  Layer.scoped(Routes, makeRoutes(config))
 
 /** The proxy configured from the `SOCKET_PROXY_*` environment variables. */
 export const layerFromEnv: Layer.Layer<Proxy, ListenError | InvalidConfig | MissingConfig> = Layer.scoped(

@@ -80,7 +80,8 @@ export const registerProxy = (
       return feed
     }),
     // A last catch-up, so what a stopping proxy counted is not lost.
-    (feed) => Effect.all(feed.counterUpdates(), { discard: true }).pipe(Effect.zipRight(Effect.sync(() => feeds.delete(feed))))
+    (feed) =>
+      Effect.all(feed.counterUpdates(), { discard: true }).pipe(Effect.zipRight(Effect.sync(() => feeds.delete(feed))))
   ).pipe(Effect.asVoid)
 
 /** A series of a destination of a route: the two labels, as one map key. */
@@ -138,7 +139,11 @@ export const refreshMetrics: Effect.Effect<void> = Effect.suspend(() => {
   }
   // "up" wins over "down" when two running proxies share a destination name.
   const up = new Map<string, number>()
-  for (const [name, count] of byDestination((health) => (health.state === "unknown" ? undefined : health.state === "up" ? 1 : 0))) {
+  for (
+    const [name, count] of byDestination((
+      health
+    ) => (health.state === "unknown" ? undefined : health.state === "up" ? 1 : 0))
+  ) {
     up.set(name, count > 0 ? 1 : 0)
   }
   return Effect.all([

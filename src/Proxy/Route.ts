@@ -86,12 +86,17 @@ export const openRoute = (
   config: RouteConfig,
   shared: RouteShared,
   parent: Scope.Scope
-): Effect.Effect<{ readonly route: LiveRoute; readonly start: Effect.Effect<void>; readonly abort: Effect.Effect<void> }, ListenError> =>
+): Effect.Effect<
+  { readonly route: LiveRoute; readonly start: Effect.Effect<void>; readonly abort: Effect.Effect<void> },
+  ListenError
+> =>
   Effect.gen(function*() {
     const scope = yield* Scope.fork(parent, ExecutionStrategy.sequential)
     const closeAll = Scope.close(scope, Exit.void)
     const listenerScope = yield* Scope.fork(scope, ExecutionStrategy.sequential)
-    const firstListener = yield* Scope.extend(Tcp.listen(config.listen), listenerScope).pipe(Effect.tapError(() => closeAll))
+    const firstListener = yield* Scope.extend(Tcp.listen(config.listen), listenerScope).pipe(
+      Effect.tapError(() => closeAll)
+    )
     // Opened after the listener, so it closes first: sessions are interrupted before their sockets are destroyed.
     const sessionsScope = yield* Scope.fork(scope, ExecutionStrategy.sequential)
     const sessions = yield* Scope.extend(FiberSet.make(), sessionsScope)
@@ -103,7 +108,9 @@ export const openRoute = (
         // Counters stay while the destinations do; a new list gets new counters, as its sessions' links are by position.
         const counters = previous !== undefined && sameDestinations(previous.config.destinations, next.destinations)
           ? previous.counters
-          : new ProxyCounters(next.destinations.map((destination) => new DestinationHealth(formatEndpoint(destination))))
+          : new ProxyCounters(
+            next.destinations.map((destination) => new DestinationHealth(formatEndpoint(destination)))
+          )
         if (counters !== previous?.counters) {
           // Connection ids go on from the previous generation's, so a route's ids never repeat.
           counters.acceptedConnections = previous?.counters.acceptedConnections ?? 0
@@ -118,7 +125,11 @@ export const openRoute = (
           counters,
           config: next,
           context: { config: sessionConfig(next, shared), counters, drain, idle, route: next.name, destinations },
-          admission: new Admission(counters, next.allow === undefined ? undefined : new AllowList(next.allow), next.maxConnections)
+          admission: new Admission(
+            counters,
+            next.allow === undefined ? undefined : new AllowList(next.allow),
+            next.maxConnections
+          )
         }
         if (counters !== previous?.counters) generations.push(generation)
         return generation
@@ -132,7 +143,10 @@ export const openRoute = (
 
     const startAccepting = (on: Tcp.TcpListener) =>
       // Interruptible whatever the caller is (a reload commits uninterruptibly): sessions interrupt their own fibers.
-      Effect.supervised(Effect.forkIn(Effect.interruptible(acceptLoop(on, sessions, () => current)), scope), shared.fibers).pipe(
+      Effect.supervised(
+        Effect.forkIn(Effect.interruptible(acceptLoop(on, sessions, () => current)), scope),
+        shared.fibers
+      ).pipe(
         Effect.map((fiber) => {
           acceptors.push(fiber)
         })
@@ -176,7 +190,10 @@ export const openRoute = (
         yield* current.admission.flush()
         yield* drain.start()
         // Finalizers run uninterruptibly: without `interruptible`, the timeout could not cut the wait short.
-        const drained = yield* FiberSet.awaitEmpty(sessions).pipe(Effect.interruptible, Effect.timeoutOption(drainTimeout))
+        const drained = yield* FiberSet.awaitEmpty(sessions).pipe(
+          Effect.interruptible,
+          Effect.timeoutOption(drainTimeout)
+        )
         if (drained._tag === "None") {
           const left = yield* FiberSet.size(sessions)
           yield* Effect.logWarning(`shutdown: closing ${left} connection(s) that did not finish flushing`)

@@ -29,7 +29,11 @@ export interface RouteSet {
 }
 
 /** The start-up line of a route, with every setting in force, so an operator sees what defaults and env made of it. */
-const listeningLine = (route: RouteConfig, address: ListenAddress, top: Pick<RoutesConfig, "metrics" | "drainTimeout">) =>
+const listeningLine = (
+  route: RouteConfig,
+  address: ListenAddress,
+  top: Pick<RoutesConfig, "metrics" | "drainTimeout">
+) =>
   `listening on ${formatEndpoint(address)}, forwarding to ${route.destinations.map(formatEndpoint).join(", ")} ` +
   `(${describeSettings(sessionConfig(route, top))})`
 
@@ -66,11 +70,15 @@ export const makeRouteSet = (
         for (const route of next.routes) {
           const running = live.get(route.name)
           if (running === undefined) {
-            const opened = yield* openRoute(route, { ...shared, drainTimeout }, scope).pipe(Effect.tapError(() => abortAll))
+            const opened = yield* openRoute(route, { ...shared, drainTimeout }, scope).pipe(
+              Effect.tapError(() => abortAll)
+            )
             added.push(opened.route)
             prepared.push({
               commit: opened.start.pipe(
-                Effect.zipRight(Effect.logInfo(listeningLine(route, opened.route.address(), { metrics, drainTimeout }))),
+                Effect.zipRight(
+                  Effect.logInfo(listeningLine(route, opened.route.address(), { metrics, drainTimeout }))
+                ),
                 Effect.annotateLogs({ route: route.name })
               ),
               abort: opened.abort
@@ -89,7 +97,10 @@ export const makeRouteSet = (
         if (formatDuration(next.drainTimeout) !== formatDuration(drainTimeout)) {
           changes.push(`drain-timeout ${formatDuration(drainTimeout)} -> ${formatDuration(next.drainTimeout)}`)
         }
-        if ((next.metrics === undefined ? "off" : formatEndpoint(next.metrics)) !== (metrics === undefined ? "off" : formatEndpoint(metrics))) {
+        if (
+          (next.metrics === undefined ? "off" : formatEndpoint(next.metrics)) !==
+            (metrics === undefined ? "off" : formatEndpoint(metrics))
+        ) {
           changes.push("metrics: not changed by a reload (restart to move it)")
         }
         // Everything is bound: from here on nothing can fail.
@@ -113,7 +124,10 @@ export const makeRouteSet = (
       route: (name) => live.get(name),
       apply,
       stopAll: Effect.suspend(() =>
-        Effect.forEach([...live.values()], (route) => route.stop(drainTimeout), { concurrency: "unbounded", discard: true })
+        Effect.forEach([...live.values()], (route) => route.stop(drainTimeout), {
+          concurrency: "unbounded",
+          discard: true
+        })
       )
     }
     return { set, start: Effect.all(starts, { discard: true }) }

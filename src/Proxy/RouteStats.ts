@@ -14,12 +14,15 @@ export const mergeStats = (all: ReadonlyArray<ProxyCounters>, current: ProxyCoun
   for (const snapshot of snapshots) {
     for (const d of snapshot.destinations) {
       const sum = totals.get(d.destination)
-      totals.set(d.destination, sum === undefined ? d : {
-        ...sum,
-        connected: sum.connected + d.connected,
-        delivered: sum.delivered + d.delivered,
-        dropped: sum.dropped + d.dropped
-      })
+      totals.set(
+        d.destination,
+        sum === undefined ? d : {
+          ...sum,
+          connected: sum.connected + d.connected,
+          delivered: sum.delivered + d.delivered,
+          dropped: sum.dropped + d.dropped
+        }
+      )
     }
   }
   return {

@@ -44,7 +44,10 @@ export interface RoutesConfig {
  * (buffer, write-timeout, connect-timeout, sample) is in `route.destinations`
  * for the session code to follow; today's sessions use the route's values.
  */
-export const sessionConfig = (route: RouteConfig, top: Pick<RoutesConfig, "metrics" | "drainTimeout">): ProxyConfig => ({
+export const sessionConfig = (
+  route: RouteConfig,
+  top: Pick<RoutesConfig, "metrics" | "drainTimeout">
+): ProxyConfig => ({
   name: route.name,
   listen: route.listen,
   destinations: route.destinations.map(({ host, port }) => ({ host, port })),

@@ -154,7 +154,9 @@ class Session implements Flow, Watched, Drainable {
       const counters = this.counters
       const lasted = closedAt - this.openedAt
       return Effect.logInfo(
-        `connection closed (${this.endReason()}) after ${Duration.format(Duration.millis(lasted))}: ${summary(counters)}`
+        `connection closed (${this.endReason()}) after ${Duration.format(Duration.millis(lasted))}: ${
+          summary(counters)
+        }`
       ).pipe(
         Effect.annotateLogs({
           ...this.logAnnotations,

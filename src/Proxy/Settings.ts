@@ -46,14 +46,19 @@ const setting = <A>(
 })
 
 const positiveDuration = (text: string) =>
-  Either.filterOrLeft(parseDuration(text), (d) => Duration.greaterThan(d, Duration.zero), () => "must be greater than 0")
+  Either.filterOrLeft(
+    parseDuration(text),
+    (d) => Duration.greaterThan(d, Duration.zero),
+    () => "must be greater than 0"
+  )
 
 const positiveInteger = (text: string): Either.Either<number, string> =>
   /^\d+$/.test(text.trim()) && Number(text.trim()) >= 1 && Number.isSafeInteger(Number(text.trim()))
     ? Either.right(Number(text.trim()))
     : Either.left("must be a whole number of at least 1")
 
-const positiveSize = (text: string) => Either.filterOrLeft(parseByteSize(text), (n) => n > 0, () => "must be at least 1 byte")
+const positiveSize = (text: string) =>
+  Either.filterOrLeft(parseByteSize(text), (n) => n > 0, () => "must be at least 1 byte")
 
 const nonEmptyDestinations = (text: string) =>
   Either.filterOrLeft(parseEndpointList(text), (list) => list.length > 0, () => "expected at least one HOST:PORT")
@@ -203,7 +208,8 @@ export const settings = {
   sample: setting<number>({
     fileKey: "sample",
     metavar: "PERCENT",
-    help: "Forward only this share of the route's source connections to this destination (25%), each drawn independently.",
+    help:
+      "Forward only this share of the route's source connections to this destination (25%), each drawn independently.",
     defaultText: "100%",
     parse: parseSample,
     places: ["destination"]

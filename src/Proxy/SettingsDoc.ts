@@ -28,7 +28,8 @@ export const settingsTable = (): string => {
   ].join("\n")
 }
 
-export const tableStart = "<!-- settings table: generated from src/Proxy/Settings.ts by `npm run docs:settings`; do not edit -->"
+export const tableStart =
+  "<!-- settings table: generated from src/Proxy/Settings.ts by `npm run docs:settings`; do not edit -->"
 export const tableEnd = "<!-- end of settings table -->"
 
 /** `document` with the text between the markers replaced by the table. */

@@ -166,7 +166,10 @@ export const listen = (address: ListenAddress): Effect.Effect<TcpListener, Liste
         server.listen({ host: address.host, port: address.port, backlog: listenBacklog }, () => {
           server.off("error", onListenError)
           // After startup the server reports accept failures (such as EMFILE) here.
-          server.on("error", (error) => Queue.unsafeOffer(accepted, { _tag: "Error", reason: describeSocketError(error) }))
+          server.on(
+            "error",
+            (error) => Queue.unsafeOffer(accepted, { _tag: "Error", reason: describeSocketError(error) })
+          )
           resume(Effect.succeed(server))
         })
       }),
@@ -435,7 +438,11 @@ export const connect = (
       Effect.async<void, ConnectionLost>((resume) => {
         written = (failure) => {
           written = undefined
-          resume(failure === undefined ? Effect.void : Effect.fail(new ConnectionLost({ peer: destination, reason: failure })))
+          resume(
+            failure === undefined
+              ? Effect.void
+              : Effect.fail(new ConnectionLost({ peer: destination, reason: failure }))
+          )
         }
         connection.send(chunks)
       })

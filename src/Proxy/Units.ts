@@ -41,7 +41,9 @@ export const parseDuration = (text: string): Either.Either<Duration.Duration, st
   const amount = Number(match[1])
   const unit = match[2] ?? ""
   if (unit === "") {
-    return amount === 0 ? Either.right(Duration.zero) : Either.left(`missing unit: write ${match[1]}ms, ${match[1]}s or ${match[1]}m`)
+    return amount === 0
+      ? Either.right(Duration.zero)
+      : Either.left(`missing unit: write ${match[1]}ms, ${match[1]}s or ${match[1]}m`)
   }
   const factor = durationUnits.get(unit)
   if (factor === undefined) return Either.left(`unknown unit "${unit}": expected ${durationSpelling}`)
@@ -55,7 +57,8 @@ export const parseByteSize = (text: string): Either.Either<number, string> => {
   const unit = match[2] ?? ""
   const factor = unit === "" ? 1 : sizeUnits.get(unit)
   if (factor === undefined) return Either.left(`unknown unit "${unit}": expected ${sizeSpelling}`)
-  if (unit === "" && !/^\d+$/.test(match[1]!)) return Either.left(`a number of bytes is whole: expected ${sizeSpelling}`)
+  if (unit === "" && !/^\d+$/.test(match[1]!))
+    return Either.left(`a number of bytes is whole: expected ${sizeSpelling}`)
   return Either.right(Math.floor(Number(match[1]) * factor))
 }
 

@@ -38,7 +38,8 @@ export class Wakeup {
       }
       this.resume = resume
       this.deadline = deadline
-      if (deadline !== Number.POSITIVE_INFINITY) this.timer = setTimeout(afterPendingIo, Math.max(0, deadline - now), this)
+      if (deadline !== Number.POSITIVE_INFINITY)
+        this.timer = setTimeout(afterPendingIo, Math.max(0, deadline - now), this)
       return Effect.sync(() => this.clear())
     })
   }

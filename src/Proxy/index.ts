@@ -14,18 +14,18 @@
  * NodeRuntime.runMain(Layer.launch(ProxyLive))
  * ```
  */
-export * as Proxy from "./Proxy.js"
-export type { ProxyService, RoutesService } from "./Proxy.js"
-export { defaultRouteName, defaults, makeProxyConfig, proxyConfigFromEnv, resolveProxyConfig, settingNames } from "./Config.js"
-export { settings } from "./Settings.js"
-export type { Place, Setting, SettingKey } from "./Settings.js"
-export { describeRoute, sessionConfig } from "./Routes.js"
-export type { DestinationConfig, RouteConfig, RoutesConfig } from "./Routes.js"
-export type { LiveRoute } from "./Route.js"
-export type { RouteSet } from "./RouteSet.js"
-export type { ProxyConfig, ProxySettingsText } from "./Config.js"
 export { AllowList, formatCidr, parseCidr, parseCidrList } from "./Cidr.js"
 export type { Cidr } from "./Cidr.js"
+export {
+  defaultRouteName,
+  defaults,
+  makeProxyConfig,
+  proxyConfigFromEnv,
+  resolveProxyConfig,
+  settingNames
+} from "./Config.js"
+export type { ProxyConfig, ProxySettingsText } from "./Config.js"
+export type { DestinationState } from "./DestinationHealth.js"
 export { formatEndpoint, parseEndpoint, parseEndpointList, parseListenAddress } from "./Endpoint.js"
 export type { Endpoint, ListenAddress } from "./Endpoint.js"
 export {
@@ -38,6 +38,13 @@ export {
   UsageError
 } from "./Errors.js"
 export type { ConfigError } from "./Errors.js"
+export * as Proxy from "./Proxy.js"
+export type { ProxyService, RoutesService } from "./Proxy.js"
+export type { LiveRoute } from "./Route.js"
+export { describeRoute, sessionConfig } from "./Routes.js"
+export type { DestinationConfig, RouteConfig, RoutesConfig } from "./Routes.js"
+export type { RouteSet } from "./RouteSet.js"
+export { settings } from "./Settings.js"
+export type { Place, Setting, SettingKey } from "./Settings.js"
 export type { ConnectionStats, DestinationStats, LinkStats, ProxyStats, RefusalReason } from "./Stats.js"
-export type { DestinationState } from "./DestinationHealth.js"
 export { formatBytes, formatDuration, formatSize, parseByteSize, parseDuration } from "./Units.js"

@@ -10,7 +10,12 @@ const scrape = (open: number, perDestination: number, fibers: number) =>
     `socket_proxy_fibers_active ${fibers}`
   ].join("\n"))
 
-const expectation = { pid: 42, baselineSockets: 9, destinations: ["127.0.0.1:9001", "127.0.0.1:9002"], fibersAllowed: 200 }
+const expectation = {
+  pid: 42,
+  baselineSockets: 9,
+  destinations: ["127.0.0.1:9001", "127.0.0.1:9002"],
+  fibersAllowed: 200
+}
 
 describe("leaksIn", () => {
   it("finds nothing when sockets, connections and fibers match the sources", () => {

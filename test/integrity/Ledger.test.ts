@@ -4,7 +4,12 @@ import { checkLedger } from "../../soak/Ledger.js"
 
 const source = { sourceId: 1, connectedAt: 1_000, cleanlyEndedAfter: 1000 }
 
-const close = (links: ProxyClose["links"], bytesIn = 1000): ProxyClose => ({ sourceId: 1, peer: "127.0.0.1:5000", bytesIn, links })
+const close = (links: ProxyClose["links"], bytesIn = 1000): ProxyClose => ({
+  sourceId: 1,
+  peer: "127.0.0.1:5000",
+  bytesIn,
+  links
+})
 
 const segment = (connection: number, firstOffset: number, endOffset: number, faulted = false): DestinationSegment => ({
   destination: 0,
@@ -36,14 +41,18 @@ describe("checkLedger", () => {
   })
 
   it("names unbalanced counters", () => {
-    const result = checkLedger(input({ closes: [close([{ destination: 0, delivered: 900, dropped: 0, buffered: 0 }])] }))
+    const result = checkLedger(
+      input({ closes: [close([{ destination: 0, delivered: 900, dropped: 0, buffered: 0 }])] })
+    )
     expect(result.violations).toContain(
       "unbalanced byte accounting for source 1 to destination 0: received 1000 ≠ delivered 900 + dropped 0 + buffered 0"
     )
   })
 
   it("names bytes still buffered at close", () => {
-    const result = checkLedger(input({ closes: [close([{ destination: 0, delivered: 900, dropped: 0, buffered: 100 }])] }))
+    const result = checkLedger(
+      input({ closes: [close([{ destination: 0, delivered: 900, dropped: 0, buffered: 100 }])] })
+    )
     expect(result.violations).toContain("source 1 closed with 100 bytes still buffered for destination 0")
   })
 
@@ -99,8 +108,14 @@ describe("checkLedger", () => {
   })
 
   it("names bytes the proxy counted as delivered that never arrived", () => {
-    const short = checkLedger(input({ sources: [{ ...source, cleanlyEndedAfter: undefined }], segments: [segment(1, 0, 990)] }))
-    expect(short.violations).toContain("destination 0 missed 10 bytes of source 1 (stream offsets 990..1000) but the proxy reported 0 dropped for it")
-    expect(short.violations).toContain("destination 0 received 990 bytes of source 1 but the proxy reported 1000 delivered and nothing dropped")
+    const short = checkLedger(
+      input({ sources: [{ ...source, cleanlyEndedAfter: undefined }], segments: [segment(1, 0, 990)] })
+    )
+    expect(short.violations).toContain(
+      "destination 0 missed 10 bytes of source 1 (stream offsets 990..1000) but the proxy reported 0 dropped for it"
+    )
+    expect(short.violations).toContain(
+      "destination 0 received 990 bytes of source 1 but the proxy reported 1000 delivered and nothing dropped"
+    )
   })
 })

@@ -24,7 +24,14 @@ describe("StreamChecker", () => {
   it("accepts a whole stream, however it is chunked, and locates it in the source's stream", () => {
     const { bytes } = stream(7, 200)
     const segment = feed(new StreamChecker("c1"), bytes).segment()
-    expect(segment).toEqual({ sourceId: 7, firstOffset: 0, endOffset: bytes.length, bytes: bytes.length, records: 200, violation: undefined })
+    expect(segment).toEqual({
+      sourceId: 7,
+      firstOffset: 0,
+      endOffset: bytes.length,
+      bytes: bytes.length,
+      records: 200,
+      violation: undefined
+    })
   })
 
   it("finds its place when a connection starts (and ends) in the middle of a record", () => {
@@ -48,13 +55,17 @@ describe("StreamChecker", () => {
   it("names a duplicated record", () => {
     const { records } = stream(7, 20)
     const duplicated = Buffer.concat([...records.slice(0, 10), records[9]!, ...records.slice(10)])
-    expect(feed(new StreamChecker("c4"), duplicated).violation).toMatch(/duplicated or reordered bytes .* got record seq 9/)
+    expect(feed(new StreamChecker("c4"), duplicated).violation).toMatch(
+      /duplicated or reordered bytes .* got record seq 9/
+    )
   })
 
   it("names reordered records", () => {
     const { records } = stream(7, 20)
     const reordered = Buffer.concat([...records.slice(0, 5), records[6]!, records[5]!, ...records.slice(7)])
-    expect(feed(new StreamChecker("c5"), reordered).violation).toMatch(/a gap inside one connection .*expected record seq 5.*got record seq 6/)
+    expect(feed(new StreamChecker("c5"), reordered).violation).toMatch(
+      /a gap inside one connection .*expected record seq 5.*got record seq 6/
+    )
   })
 
   it("names a gap inside one connection", () => {
@@ -66,7 +77,9 @@ describe("StreamChecker", () => {
 
   it("names bytes of another source inside a connection", () => {
     const mixed = Buffer.concat([stream(7, 3).bytes, stream(8, 3).records[0]!])
-    expect(feed(new StreamChecker("c7"), mixed).violation).toMatch(/bytes of source 8 inside a connection carrying source 7/)
+    expect(feed(new StreamChecker("c7"), mixed).violation).toMatch(
+      /bytes of source 8 inside a connection carrying source 7/
+    )
   })
 
   it("names bytes that are not records at all", () => {

@@ -57,11 +57,17 @@ describe.skipIf(skipped !== undefined)(skipped ?? "a black-holed destination (ne
 
         yield* hole.impair(blackHole)
         const blackHoledAt = Date.now()
-        yield* statsUntil(proxy, (stats) => stats.connections[0]?.destinations[0]?.connected === false, Duration.seconds(30))
+        yield* statsUntil(
+          proxy,
+          (stats) => stats.connections[0]?.destinations[0]?.connected === false,
+          Duration.seconds(30)
+        )
         const detected = elapsedSince(blackHoledAt)
         const cutAt = Date.now()
         yield* Effect.logInfo(`black hole noticed after ${Duration.format(detected)} while data flowed`)
-        expect(Duration.toMillis(detected)).toBeLessThanOrEqual(Duration.toMillis(Duration.sum(writeTimeout, writeTimeoutMargin)))
+        expect(Duration.toMillis(detected)).toBeLessThanOrEqual(
+          Duration.toMillis(Duration.sum(writeTimeout, writeTimeoutMargin))
+        )
         yield* logs.waitFor((entry) => entry.destination === name && /cannot keep up/.test(entry.message))
 
         // The other destination keeps receiving: another MiB after the cut.
@@ -69,7 +75,8 @@ describe.skipIf(skipped !== undefined)(skipped ?? "a black-holed destination (ne
         yield* b.until(() => b.totalBytes() >= bAtCut + 1024 * 1024, Duration.seconds(20))
         // And the black hole is redialled: an attempt that got no answer, after the cut.
         yield* logs.waitFor(
-          (entry) => entry.destination === name && entry.at >= cutAt && /redialling: cannot connect/.test(entry.message),
+          (entry) =>
+            entry.destination === name && entry.at >= cutAt && /redialling: cannot connect/.test(entry.message),
           Duration.seconds(20)
         )
         const connectionsBefore = a.connections.length
@@ -80,7 +87,9 @@ describe.skipIf(skipped !== undefined)(skipped ?? "a black-holed destination (ne
           () => a.connections.length > connectionsBefore && a.connections.at(-1)!.bytes > 0,
           Duration.seconds(20)
         )
-        yield* Effect.logInfo(`data flowed again ${Duration.format(elapsedSince(liftedAt))} after the black hole was lifted`)
+        yield* Effect.logInfo(
+          `data flowed again ${Duration.format(elapsedSince(liftedAt))} after the black hole was lifted`
+        )
 
         const sent = yield* feed.stop
         yield* s.end
@@ -122,18 +131,25 @@ describe.skipIf(skipped !== undefined)(skipped ?? "a black-holed destination (ne
 
         yield* hole.impair(blackHole)
         const blackHoledAt = Date.now()
-        yield* statsUntil(proxy, (stats) => stats.connections[0]?.destinations[0]?.connected === false, Duration.seconds(60))
+        yield* statsUntil(
+          proxy,
+          (stats) => stats.connections[0]?.destinations[0]?.connected === false,
+          Duration.seconds(60)
+        )
         const detected = elapsedSince(blackHoledAt)
         const lostAt = Date.now()
         yield* Effect.logInfo(`idle black hole noticed after ${Duration.format(detected)}`)
-        expect(Duration.toMillis(detected)).toBeLessThanOrEqual(Duration.toMillis(Duration.sum(keepAliveBound, keepAliveMargin)))
+        expect(Duration.toMillis(detected)).toBeLessThanOrEqual(
+          Duration.toMillis(Duration.sum(keepAliveBound, keepAliveMargin))
+        )
         // Keep-alive, and nothing else, ends an idle connection with ETIMEDOUT.
         yield* logs.waitFor((entry) => entry.destination === name && /ETIMEDOUT/.test(entry.message))
 
         yield* s.write(" world")
         yield* b.until(() => b.totalBytes() === 11)
         yield* logs.waitFor(
-          (entry) => entry.destination === name && entry.at >= lostAt && /redialling: cannot connect/.test(entry.message),
+          (entry) =>
+            entry.destination === name && entry.at >= lostAt && /redialling: cannot connect/.test(entry.message),
           Duration.seconds(20)
         )
 

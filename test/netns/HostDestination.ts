@@ -75,7 +75,15 @@ export const hostDestination = (host: TestHost): Effect.Effect<HostDestination, 
 
     yield* Effect.acquireRelease(
       Effect.sync((): ChildProcess => {
-        const child = spawn("ip", ["netns", "exec", host.namespace, process.execPath, destinationScript, host.address, dir], {
+        const child = spawn("ip", [
+          "netns",
+          "exec",
+          host.namespace,
+          process.execPath,
+          destinationScript,
+          host.address,
+          dir
+        ], {
           // Its stdin is this process: when that closes, the destination exits, even after a SIGKILL of the tests.
           stdio: ["pipe", "pipe", "pipe"]
         })

@@ -50,42 +50,46 @@ const scenarios: ReadonlyArray<Scenario> = [
 for (const scenario of scenarios) {
   const skipped = missing(`a destination behind ${scenario.name}`, ...scenario.needs)
   describe.skipIf(skipped !== undefined)(skipped ?? `a destination behind ${scenario.name}`, () => {
-    it.scopedLive("does not slow the others down: they receive everything while it is handled per the README", () =>
-      Effect.gen(function*() {
-        const stream = pattern(burstBytes, 11)
-        const slowHost = yield* testHost
-        const slow = yield* hostDestination(slowHost)
-        const others = [yield* hostDestination(yield* testHost), yield* hostDestination(yield* testHost)]
-        const proxy = yield* startProxy([slow.endpoint, ...others.map((d) => d.endpoint)], { writeTimeout })
-        const s = yield* source(proxy.address.port)
-        // Every destination connected before the burst, so the slow one is there to push back.
-        for (const d of [slow, ...others]) yield* d.until(() => d.connections.length === 1)
-        yield* slowHost.impair(scenario.impairment)
+    it.scopedLive(
+      "does not slow the others down: they receive everything while it is handled per the README",
+      () =>
+        Effect.gen(function*() {
+          const stream = pattern(burstBytes, 11)
+          const slowHost = yield* testHost
+          const slow = yield* hostDestination(slowHost)
+          const others = [yield* hostDestination(yield* testHost), yield* hostDestination(yield* testHost)]
+          const proxy = yield* startProxy([slow.endpoint, ...others.map((d) => d.endpoint)], { writeTimeout })
+          const s = yield* source(proxy.address.port)
+          // Every destination connected before the burst, so the slow one is there to push back.
+          for (const d of [slow, ...others]) yield* d.until(() => d.connections.length === 1)
+          yield* slowHost.impair(scenario.impairment)
 
-        yield* s.write(stream)
-        yield* s.end
-        for (const d of others) {
-          yield* d.until(() => d.connections[0]!.bytes === burstBytes && d.connections[0]!.ended, othersWithin)
-        }
-        const slowWhenOthersDone = slow.totalBytes()
-        const stats = yield* statsUntil(proxy, (stats) => stats.openConnections === 0, Duration.seconds(30))
+          yield* s.write(stream)
+          yield* s.end
+          for (const d of others) {
+            yield* d.until(() => d.connections[0]!.bytes === burstBytes && d.connections[0]!.ended, othersWithin)
+          }
+          const slowWhenOthersDone = slow.totalBytes()
+          const stats = yield* statsUntil(proxy, (stats) => stats.openConnections === 0, Duration.seconds(30))
 
-        for (const d of others) {
-          expect(d.connections).toHaveLength(1)
-          expect((yield* d.data(d.connections[0]!.id)).equals(stream)).toBe(true)
-        }
-        expect(slowWhenOthersDone).toBeLessThan(burstBytes)
-        // The slow one: one contiguous run of the stream per connection, in order,
-        // gaps only between connections, every byte delivered or counted as dropped.
-        const received = yield* Effect.forEach(slow.connections, (connection) => slow.data(connection.id))
-        const runs = checkRuns(stream, burstBytes, received)
-        if (typeof runs === "string") expect.fail(runs)
-        expect(runs[0]!.start).toBe(0)
-        expect(stats.bytesReceived).toBe(burstBytes)
-        for (const totals of stats.destinations.slice(1)) {
-          expect(totals).toMatchObject({ delivered: burstBytes, dropped: 0 })
-        }
-        expect(stats.destinations[0]!.delivered + stats.destinations[0]!.dropped).toBe(burstBytes)
-      }), 90_000)
+          for (const d of others) {
+            expect(d.connections).toHaveLength(1)
+            expect((yield* d.data(d.connections[0]!.id)).equals(stream)).toBe(true)
+          }
+          expect(slowWhenOthersDone).toBeLessThan(burstBytes)
+          // The slow one: one contiguous run of the stream per connection, in order,
+          // gaps only between connections, every byte delivered or counted as dropped.
+          const received = yield* Effect.forEach(slow.connections, (connection) => slow.data(connection.id))
+          const runs = checkRuns(stream, burstBytes, received)
+          if (typeof runs === "string") expect.fail(runs)
+          expect(runs[0]!.start).toBe(0)
+          expect(stats.bytesReceived).toBe(burstBytes)
+          for (const totals of stats.destinations.slice(1)) {
+            expect(totals).toMatchObject({ delivered: burstBytes, dropped: 0 })
+          }
+          expect(stats.destinations[0]!.delivered + stats.destinations[0]!.dropped).toBe(burstBytes)
+        }),
+      90_000
+    )
   })
 }

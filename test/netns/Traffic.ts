@@ -73,7 +73,11 @@ export const locateRun = (stream: Buffer, sent: number, data: Buffer): Run | str
  * before (gaps only between connections, never a byte twice). Returns the runs,
  * or a description of the first violation.
  */
-export const checkRuns = (stream: Buffer, sent: number, received: ReadonlyArray<Buffer>): ReadonlyArray<Run> | string => {
+export const checkRuns = (
+  stream: Buffer,
+  sent: number,
+  received: ReadonlyArray<Buffer>
+): ReadonlyArray<Run> | string => {
   const runs: Array<Run> = []
   for (const [index, data] of received.entries()) {
     const run = locateRun(stream, sent, data)
@@ -97,7 +101,10 @@ export interface LogEntry {
 export interface LogCapture {
   readonly entries: ReadonlyArray<LogEntry>
   /** Waits until a logged entry satisfies `predicate`; returns the first one. */
-  readonly waitFor: (predicate: (entry: LogEntry) => boolean, within?: Duration.DurationInput) => Effect.Effect<LogEntry>
+  readonly waitFor: (
+    predicate: (entry: LogEntry) => boolean,
+    within?: Duration.DurationInput
+  ) => Effect.Effect<LogEntry>
   /** Adds the capture to the loggers, and logs down to debug (the proxy's "redialling" lines). */
   readonly layer: Layer.Layer<never>
 }

@@ -97,7 +97,9 @@ export const spawnCli = (
     let exit: CliExit | undefined
     const startedAt = Date.now()
     const [command = process.execPath, ...programArgs] = options.program ?? sourceProgram
-    const label = `${options.program === undefined ? "node --import tsx src/main.ts" : options.program.join(" ")} ${args.join(" ")}`
+    const label = `${options.program === undefined ? "node --import tsx src/main.ts" : options.program.join(" ")} ${
+      args.join(" ")
+    }`
 
     const child = yield* Effect.acquireRelease(
       Effect.sync((): ChildProcess => {
@@ -222,8 +224,7 @@ export const runCli = (
   args: ReadonlyArray<string>,
   options: SpawnOptions = {},
   within: Duration.DurationInput = Duration.seconds(10)
-): Effect.Effect<CliExit> =>
-  Effect.scoped(Effect.flatMap(spawnCli(args, options), (cli) => cli.waitForExit(within)))
+): Effect.Effect<CliExit> => Effect.scoped(Effect.flatMap(spawnCli(args, options), (cli) => cli.waitForExit(within)))
 
 /** Matches the proxy's (and the fake destination's) readiness line; group 1 is the host, 2 the port. */
 export const listeningLine = /listening on (\S+):(\d+)/

@@ -114,7 +114,22 @@ const probeSupport = (): NetnsSupport => {
     )
     const tbf = neededFor(
       "tc tbf (kernel option CONFIG_NET_SCH_TBF), for a bottleneck",
-      tc ?? inProbe("tc", "qdisc", "add", "dev", "probe1", "root", "tbf", "rate", "1mbit", "burst", "16kb", "latency", "100ms")
+      tc ??
+        inProbe(
+          "tc",
+          "qdisc",
+          "add",
+          "dev",
+          "probe1",
+          "root",
+          "tbf",
+          "rate",
+          "1mbit",
+          "burst",
+          "16kb",
+          "latency",
+          "100ms"
+        )
     )
     return { namespaces: undefined, nftables, netem, tbf }
   } finally {
@@ -156,8 +171,7 @@ const run = (command: string, args: ReadonlyArray<string>, input?: string): Effe
   })
 
 /** Best effort, for teardown: whatever is already gone stays gone. */
-const runQuietly = (command: string, args: ReadonlyArray<string>) =>
-  Effect.ignore(Effect.sandbox(run(command, args)))
+const runQuietly = (command: string, args: ReadonlyArray<string>) => Effect.ignore(Effect.sandbox(run(command, args)))
 
 // ---------------------------------------------------------------------------
 // Hosts

@@ -11,15 +11,16 @@ import { Condition } from "./Condition.js"
 export const loopback = "127.0.0.1"
 
 /** Waits for `predicate`, re-checked on every event of `condition`; fails the test after `within`. */
-const until = (condition: Condition, what: string) =>
-(predicate: () => boolean, within: Duration.DurationInput = Duration.seconds(10)) =>
-  condition.waitUntil(predicate).pipe(
-    Effect.timeoutFail({
-      duration: within,
-      onTimeout: () => new Error(`timed out after ${Duration.format(Duration.decode(within))} waiting for ${what}`)
-    }),
-    Effect.orDie
-  )
+const until =
+  (condition: Condition, what: string) =>
+  (predicate: () => boolean, within: Duration.DurationInput = Duration.seconds(10)) =>
+    condition.waitUntil(predicate).pipe(
+      Effect.timeoutFail({
+        duration: within,
+        onTimeout: () => new Error(`timed out after ${Duration.format(Duration.decode(within))} waiting for ${what}`)
+      }),
+      Effect.orDie
+    )
 
 export interface ReceivedConnection {
   readonly socket: net.Socket

@@ -169,7 +169,9 @@ export class StreamChecker {
       if (found === undefined) continue
       const position = this.consumed + at
       if (found.offset < position) {
-        return this.fail(`record seq ${found.seq} of source ${found.sourceId} at connection byte ${position} claims stream offset ${found.offset}: bytes were added`)
+        return this.fail(
+          `record seq ${found.seq} of source ${found.sourceId} at connection byte ${position} claims stream offset ${found.offset}: bytes were added`
+        )
       }
       this.aligned = {
         sourceId: found.sourceId,
@@ -187,21 +189,27 @@ export class StreamChecker {
     const state = this.aligned!
     let at = 0
     while (this.pending.length - at >= headerBytes) {
-      const where = `at stream offset ${state.nextOffset} of source ${state.sourceId} (expected record seq ${state.nextSeq})`
+      const where =
+        `at stream offset ${state.nextOffset} of source ${state.sourceId} (expected record seq ${state.nextSeq})`
       if (this.pending.readUInt32LE(at) !== recordMagic) {
         return this.fail(`bytes altered, or a gap inside one connection, ${where}: no record header there`)
       }
       const header = readHeader(this.pending, at)
       if (header.sourceId !== state.sourceId) {
-        return this.fail(`bytes of source ${header.sourceId} inside a connection carrying source ${state.sourceId}, ${where}`)
+        return this.fail(
+          `bytes of source ${header.sourceId} inside a connection carrying source ${state.sourceId}, ${where}`
+        )
       }
       if (header.seq < state.nextSeq || header.offset < state.nextOffset) {
-        return this.fail(`duplicated or reordered bytes ${where}: got record seq ${header.seq} (offset ${header.offset}) again`)
+        return this.fail(
+          `duplicated or reordered bytes ${where}: got record seq ${header.seq} (offset ${header.offset}) again`
+        )
       }
       if (header.seq > state.nextSeq || header.offset > state.nextOffset) {
         return this.fail(`a gap inside one connection ${where}: got record seq ${header.seq} (offset ${header.offset})`)
       }
-      if (header.length > maxPayloadBytes) return this.fail(`bytes altered ${where}: impossible length ${header.length}`)
+      if (header.length > maxPayloadBytes)
+        return this.fail(`bytes altered ${where}: impossible length ${header.length}`)
       if (this.pending.length - at < headerBytes + header.length) break
       if (recordChecksum(this.pending, at, header.length) !== header.checksum) {
         return this.fail(`bytes altered ${where}: checksum mismatch`)

@@ -26,7 +26,11 @@ export const httpGet = (port: number, path: string, host: string = loopback): Ef
   })
 
 /** Like `httpGet`, but a refused or reset connection is `undefined` instead of a failure. */
-export const httpGetOrGone = (port: number, path: string, host: string = loopback): Effect.Effect<HttpReply | undefined> =>
+export const httpGetOrGone = (
+  port: number,
+  path: string,
+  host: string = loopback
+): Effect.Effect<HttpReply | undefined> =>
   Effect.catchAllDefect(httpGet(port, path, host), () => Effect.succeed(undefined))
 
 /** The samples of a Prometheus text-format scrape, keyed `name` or `name{label="value",...}` as printed. */
@@ -67,7 +71,9 @@ export const scrapeUntil = (
       const samples = yield* scrape(port)
       if (predicate(samples)) return samples
       if (Date.now() > deadline) {
-        return yield* Effect.die(new Error(`the scrape never matched; last:\n${[...samples].map(([k, v]) => `${k} ${v}`).join("\n")}`))
+        return yield* Effect.die(
+          new Error(`the scrape never matched; last:\n${[...samples].map(([k, v]) => `${k} ${v}`).join("\n")}`)
+        )
       }
       // Real time on purpose, as in TestProxy.statsUntil.
       yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 20)))
