@@ -185,6 +185,91 @@ describe("config file: reload", () => {
       expect(exit.code, transcript(exit)).toBe(0)
     }))
 
+  it.scopedLive("open connections follow destinations added and removed, without the source reconnecting", () =>
+    Effect.gen(function*() {
+      const dir = yield* configDir
+      const [d1, d2] = [yield* destination(), yield* destination()]
+      const file = path.join(dir, "proxy.yaml")
+      const routeWith = (...ds: ReadonlyArray<TestDestination>) => fileOf(routeYaml("r", `${loopback}:0`, ds))
+      fs.writeFileSync(file, routeWith(d1))
+      const proxy = yield* startProxy(file)
+      const port = yield* routePort(proxy, "r")
+      const s = yield* source(port)
+      // Numbered records, paced, until told to stop: each destination connection must carry a contiguous run.
+      let sent = 0
+      let streaming = true
+      const record = (n: number) => `${String(n).padStart(8, "0")}\n`
+      const stream = yield* Effect.fork(Effect.gen(function*() {
+        while (streaming) {
+          yield* s.write(record(sent++))
+          yield* Effect.sleep(Duration.millis(2))
+        }
+      }))
+      yield* d1.until(() => d1.totalBytes() >= 20 * 9, later)
+
+      yield* replaceFile(file, routeWith(d1, d2))
+      yield* proxy.kill("SIGHUP")
+      yield* proxy.waitForLine(/reloaded \S+ \((?:SIGHUP|file changed)\): .*/, later)
+      yield* d2.until(() => d2.totalBytes() >= 20 * 9, later)
+
+      yield* replaceFile(file, routeWith(d2))
+      yield* proxy.kill("SIGHUP")
+      // The removed destination gets everything up to its removal, then EOF.
+      yield* d1.until(() => d1.connections[0]?.ended === true, later)
+      const atRemoval = d2.totalBytes()
+      yield* d2.until(() => d2.totalBytes() >= atRemoval + 20 * 9, later)
+      streaming = false
+      yield* stream.await
+      yield* s.end
+      yield* d2.until(() => d2.connections[0]?.ended === true, later)
+
+      const numbers = (data: Buffer) => {
+        const text = data.toString()
+        expect(text.endsWith("\n")).toBe(true)
+        return text.slice(0, -1).split("\n").map(Number)
+      }
+      const contiguous = (ns: ReadonlyArray<number>) => ns.every((n, i) => i === 0 || n === ns[i - 1]! + 1)
+      expect(d1.connections).toHaveLength(1)
+      expect(d2.connections).toHaveLength(1)
+      const first = numbers(d1.connections[0]!.data())
+      const second = numbers(d2.connections[0]!.data())
+      expect(first[0]).toBe(0)
+      expect(contiguous(first)).toBe(true)
+      expect(contiguous(second)).toBe(true)
+      // The added destination got everything from when it was added to the source's end.
+      expect(second.at(-1)).toBe(sent - 1)
+      expect(second[0]!).toBeGreaterThan(0)
+      expect(first.at(-1)!).toBeLessThan(sent - 1)
+      yield* proxy.kill("SIGTERM")
+      const exit = yield* proxy.waitForExit(Duration.seconds(10))
+      expect(exit.code, transcript(exit)).toBe(0)
+    }))
+
+  it.scopedLive("sample: P% forwards each source connection to that destination with probability P, counted", () =>
+    Effect.gen(function*() {
+      const dir = yield* configDir
+      const [sampled, full] = [yield* destination(), yield* destination()]
+      const file = path.join(dir, "proxy.yaml")
+      fs.writeFileSync(
+        file,
+        `metrics: "${loopback}:0"\nroutes:\n  - name: r\n    listen: "${loopback}:0"\n    destinations:\n` +
+          `      - address: ${at(sampled)}\n        sample: 50%\n      - ${at(full)}\n`
+      )
+      const proxy = yield* startProxy(file)
+      const metricsPort = Number((yield* proxy.waitForLine(/metrics and health on http:\/\/\S+:(\d+)/, startup))[1])
+      const port = yield* routePort(proxy, "r")
+      const count = 40
+      for (let i = 0; i < count; i++) yield* Effect.flatMap(source(port), (s) => s.write("x"))
+      yield* full.until(() => full.connections.length === count && full.totalBytes() === count, later)
+      const out = `socket_proxy_destination_sampled_out_total{destination="${loopback}:${sampled.port}",route="r"}`
+      const samples = yield* scrapeUntil(metricsPort, (m) => (m.get(out) ?? 0) + sampled.connections.length === count)
+      // 40 draws at 50%: all alike has a chance of 2^-39.
+      expect(sampled.connections.length).toBeGreaterThan(0)
+      expect(samples.get(out)).toBeGreaterThan(0)
+      yield* proxy.kill("SIGTERM")
+      expect((yield* proxy.waitForExit(Duration.seconds(10))).code).toBe(0)
+    }))
+
   it.scopedLive("the watch: a file renamed over the old one is reloaded without a signal", () =>
     Effect.gen(function*() {
       const dir = yield* configDir

@@ -3,7 +3,6 @@ import { Console, Effect, Logger } from "effect"
 import type { FlagValues } from "../ConfigFile/Load.js"
 import { loadConfigFile } from "../ConfigFile/Load.js"
 import { reloadOnChange, reloadTriggers } from "../ConfigFile/Reload.js"
-import { warnUnapplied } from "../ConfigFile/Unapplied.js"
 import { fileStamp } from "../ConfigFile/Watch.js"
 import type { InvalidConfig, InvalidConfigFile, ListenError } from "../Proxy/Errors.js"
 import * as Proxy from "../Proxy/Proxy.js"
@@ -39,7 +38,6 @@ export const runFromFile = (
     const run = Effect.gen(function*() {
       const triggers = yield* reloadTriggers(options.file)
       const routes = yield* Proxy.makeRoutes(config)
-      yield* warnUnapplied(config)
       return yield* reloadOnChange(options.file, options.flags, routes.routes, triggers, stamp, config)
     }).pipe(Effect.scoped)
     const logged = config.logFormat === undefined ? run : withLogger(config.logFormat)(run)

@@ -7,7 +7,6 @@ import type { RouteSet } from "../Proxy/RouteSet.js"
 import type { FlagValues } from "./Load.js"
 import { loadConfigFile } from "./Load.js"
 import { sighups } from "./Signals.js"
-import { warnUnapplied } from "./Unapplied.js"
 import { directoryChanges, fileStamp } from "./Watch.js"
 
 /** Changes in the file's directory closer together than this are one reload: an editor's save is several events. */
@@ -42,7 +41,6 @@ export const reloadOnce = (
         const before = yield* Ref.get(running)
         const changes = [...(yield* routes.apply(config)), ...notReloaded(before, config)]
         yield* Ref.set(running, config)
-        if (changes.length > 0) yield* warnUnapplied(config)
         return changes
       })
     ),

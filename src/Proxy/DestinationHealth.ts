@@ -27,6 +27,8 @@ export class DestinationHealth {
   reconnects = 0
   /** Connections the proxy cut because the destination held the source back too long. */
   writeStallsCut = 0
+  /** Source connections not forwarded to it, by its `sample:` share. */
+  sampledOut = 0
   private downSince = 0
   /** A failure was logged and no recovery since. */
   private failureLogged = false

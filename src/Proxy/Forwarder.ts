@@ -169,6 +169,11 @@ export class Forwarder implements Tcp.OutboundHandlers {
     return monotonicMillis(this.clock)
   }
 
+  /** The destination, as configured (`host:port`). */
+  get name(): string {
+    return this.health.name
+  }
+
   get patience(): number {
     return Patience.patienceMillis(this.settings.writeTimeoutMillis, this.onProbation)
   }

@@ -49,6 +49,10 @@ export const destinationReconnects = counter(
   "socket_proxy_destination_reconnects_total",
   "Connections to the destination established again after a failure"
 )
+export const destinationSampledOut = counter(
+  "socket_proxy_destination_sampled_out_total",
+  "Source connections not forwarded to the destination, by its sample: share"
+)
 export const destinationWriteStallsCut = counter(
   "socket_proxy_destination_write_stalls_cut_total",
   "Connections to the destination cut because it held the source back longer than --write-timeout"

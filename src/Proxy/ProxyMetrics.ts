@@ -56,7 +56,8 @@ class MetricsFeed {
         this.catchUp(at("dropped"), tagged(M.bytesDropped), health.dropped),
         this.catchUp(at("connect failures"), tagged(M.destinationConnectFailures), health.connectFailures),
         this.catchUp(at("reconnects"), tagged(M.destinationReconnects), health.reconnects),
-        this.catchUp(at("stalls cut"), tagged(M.destinationWriteStallsCut), health.writeStallsCut)
+        this.catchUp(at("stalls cut"), tagged(M.destinationWriteStallsCut), health.writeStallsCut),
+        this.catchUp(at("sampled out"), tagged(M.destinationSampledOut), health.sampledOut)
       )
     }
     return updates

@@ -10,7 +10,7 @@ import { IdleWatch } from "./IdleWatch.js"
 import type { ListenError } from "./Errors.js"
 import type { FiberCounter } from "./FiberCounter.js"
 import type { AcceptTarget } from "./Listener.js"
-import type { SessionContext } from "./Session.js"
+import type { LiveSession, SessionContext } from "./Session.js"
 import { acceptLoop } from "./Listener.js"
 import { registerProxy } from "./ProxyMetrics.js"
 import type { DestinationConfig, RouteConfig } from "./Routes.js"
@@ -35,8 +35,7 @@ export interface LiveRoute {
   readonly config: () => RouteConfig
   /**
    * The route's destinations as configured now, and every change a reload makes
-   * to them. Today a session takes the list when it opens; a session that
-   * follows `destinations.changes` can add and remove destinations while it runs.
+   * to them (open sessions are told of changes through `SessionContext.sessions`).
    */
   readonly destinations: SubscriptionRef.SubscriptionRef<ReadonlyArray<DestinationConfig>>
   /** Open connections of every generation of the route, and its counters. */
@@ -48,11 +47,10 @@ export interface LiveRoute {
 }
 
 /**
- * What each session of a route is given: today's `SessionContext` (its
- * `ProxyConfig`, made for the route, its counters, the drain), and the route's
- * live destination list. The session code reads only the first three today;
- * to add and remove destinations of open connections it can follow
- * `destinations.changes` (widen `SessionContext` in Session.ts to this).
+ * What each session of a route is given: its `SessionContext` (its `ProxyConfig`,
+ * made for the route, its counters, the drain, its destinations with their own
+ * settings, the set of open sessions a reload tells of destination changes), and
+ * the route's live destination list.
  */
 export interface RouteSessionContext extends SessionContext {
   readonly route: string
@@ -102,6 +100,8 @@ export const openRoute = (
     const sessions = yield* Scope.extend(FiberSet.make(), sessionsScope)
     const drain = new Drain()
     const generations: Array<Generation> = []
+    // Open sessions of every generation: a reload tells them of destinations added and removed.
+    const openSessions = new Set<LiveSession>()
 
     const makeGeneration = (next: RouteConfig, previous: Generation | undefined) =>
       Effect.gen(function*() {
@@ -124,7 +124,16 @@ export const openRoute = (
         const generation: Generation = {
           counters,
           config: next,
-          context: { config: sessionConfig(next, shared), counters, drain, idle, route: next.name, destinations },
+          context: {
+            config: sessionConfig(next, shared),
+            counters,
+            drain,
+            idle,
+            links: next.destinations,
+            sessions: openSessions,
+            route: next.name,
+            destinations
+          },
           admission: new Admission(
             counters,
             next.allow === undefined ? undefined : new AllowList(next.allow),
@@ -162,8 +171,19 @@ export const openRoute = (
             Effect.tapError(() => Scope.close(newScope, Exit.void))
           )
         const commit = Effect.gen(function*() {
+          const previous = current
           current = yield* makeGeneration(next, current)
           currentConfig = next
+          if (!sameDestinations(previous.config.destinations, next.destinations)) {
+            const health = new Map(current.counters.destinations.map((h) => [h.name, h]))
+            yield* Effect.forEach(
+              [...openSessions],
+              (session) => session.follow(next.destinations, (name) => health.get(name)),
+              {
+                discard: true
+              }
+            )
+          }
           yield* SubscriptionRef.set(destinations, next.destinations)
           if (newListener !== undefined) {
             const old = listener

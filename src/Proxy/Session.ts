@@ -2,11 +2,14 @@ import { Clock, Deferred, Duration, Effect, Exit, FiberSet } from "effect"
 import type { Scope } from "effect"
 import type * as net from "node:net"
 import type { ProxyConfig } from "./Config.js"
+import type { DestinationHealth } from "./DestinationHealth.js"
 import type { Drain, Drainable } from "./Drain.js"
+import { formatEndpoint } from "./Endpoint.js"
 import type { ConnectionLost } from "./Errors.js"
 import type { Flow } from "./Forwarder.js"
 import { Forwarder } from "./Forwarder.js"
 import type { IdleWatch, Watched } from "./IdleWatch.js"
+import type { DestinationConfig } from "./Routes.js"
 import { ConnectionCounters } from "./Stats.js"
 import type { ProxyCounters } from "./Stats.js"
 import * as Tcp from "./Tcp.js"
@@ -18,7 +21,34 @@ export interface SessionContext {
   readonly counters: ProxyCounters
   readonly drain: Drain
   readonly idle: IdleWatch
+  /** The destinations with their own settings (buffer, timeouts, sample), in `counters.destinations`' order. */
+  readonly links: ReadonlyArray<DestinationConfig>
+  /** The route's open sessions, which a reload tells of destinations added and removed. */
+  readonly sessions: Set<LiveSession>
 }
+
+/** An open session, as a reload sees it. */
+export interface LiveSession {
+  /**
+   * Follows a new destination list: each destination no longer in it gets what it
+   * was given so far, then its connection is closed; each new one is connected and
+   * forwarded what the source sends from now on. `healthOf` gives a destination's
+   * shared state by its name.
+   */
+  follow(
+    destinations: ReadonlyArray<DestinationConfig>,
+    healthOf: (name: string) => DestinationHealth | undefined
+  ): Effect.Effect<void>
+}
+
+const settingsOf = (link: DestinationConfig) => ({
+  bufferBytes: link.bufferBytes,
+  writeTimeoutMillis: Duration.toMillis(link.writeTimeout),
+  connectTimeoutMillis: Duration.toMillis(link.connectTimeout)
+})
+
+/** Whether this connection is forwarded to `link`: each connection independently, with its `sample` share. */
+const sampledIn = (link: DestinationConfig): boolean => link.sample >= 1 || Math.random() < link.sample
 
 /**
  * One accepted connection: the source, whose chunks go straight from the
@@ -32,8 +62,11 @@ export interface SessionContext {
  * that a destination that is down or connecting must not miss. After every change
  * it looks at every forwarder and keeps their stall clocks (see `Patience`).
  */
-class Session implements Flow, Watched, Drainable {
-  readonly forwarders: Array<Forwarder> = []
+class Session implements Flow, Watched, Drainable, LiveSession {
+  /** The forwarders the source's chunks go to. */
+  forwarders: Array<Forwarder> = []
+  /** Every forwarder, with those of destinations a reload removed that are still flushing. */
+  private readonly all: Array<Forwarder> = []
   readonly counters: ConnectionCounters
   private readonly source: Tcp.InboundConnection
   private paused = false
@@ -50,28 +83,60 @@ class Session implements Flow, Watched, Drainable {
     readonly openedAt: number,
     private readonly context: SessionContext,
     private readonly clock: Clock.Clock,
-    /** The deferred `FiberSet.join` waits on: completed once the source has ended and every forwarder is done. */
-    private readonly done: Deferred.Deferred<void, unknown>
+    /** The session's fibers; `FiberSet.join` waits on its deferred, completed once the source has ended and every forwarder is done. */
+    private readonly fibers: FiberSet.FiberSet<void, never>
   ) {
-    const { config, counters } = context
+    const { counters } = context
     this.lastActivity = monotonicMillis(clock)
     const peer = Tcp.peerOf(socket)
     this.logAnnotations = { connection: id, peer }
-    const settings = {
-      bufferBytes: config.bufferBytes,
-      writeTimeoutMillis: Duration.toMillis(config.writeTimeout),
-      connectTimeoutMillis: Duration.toMillis(config.connectTimeout)
-    }
     // Every forwarder exists, and dials, before the first byte is read, so none misses any.
-    config.destinations.forEach((destination, index) => {
-      this.forwarders.push(new Forwarder(destination, counters.destinations[index]!, settings, clock, this))
+    context.links.forEach((link, index) => {
+      const health = counters.destinations[index]!
+      if (sampledIn(link)) this.forwarders.push(new Forwarder(link, health, settingsOf(link), clock, this))
+      else health.sampledOut++
     })
+    this.all.push(...this.forwarders)
     this.open = this.forwarders.length
     this.counters = new ConnectionCounters(id, peer, openedAt, this.forwarders.map((f) => f.counters), counters)
     counters.open.set(id, this.counters)
     this.source = Tcp.inbound(socket, this)
     context.drain.add(this)
     context.idle.watch(this)
+    context.sessions.add(this)
+  }
+
+  follow(
+    destinations: ReadonlyArray<DestinationConfig>,
+    healthOf: (name: string) => DestinationHealth | undefined
+  ): Effect.Effect<void> {
+    return Effect.suspend(() => {
+      if (this.ended) return Effect.void
+      const now = monotonicMillis(this.clock)
+      const wanted = new Set(destinations.map(formatEndpoint))
+      const kept = this.forwarders.filter((forwarder) => wanted.has(forwarder.name))
+      // A removed destination gets no more chunks; it flushes what it holds as at the source's end.
+      for (const forwarder of this.forwarders) if (!wanted.has(forwarder.name)) forwarder.sourceEnded(now)
+      const known = new Set(this.all.map((forwarder) => forwarder.name))
+      const added: Array<Forwarder> = []
+      for (const link of destinations) {
+        const name = formatEndpoint(link)
+        const health = healthOf(name)
+        if (known.has(name) || health === undefined) continue
+        if (!sampledIn(link)) {
+          health.sampledOut++
+          continue
+        }
+        const forwarder = new Forwarder(link, health, settingsOf(link), this.clock, this)
+        added.push(forwarder)
+        this.all.push(forwarder)
+        this.counters.links.push(forwarder.counters)
+        this.open++
+      }
+      this.forwarders = [...kept, ...added]
+      this.changed()
+      return Effect.forEach(added, (forwarder) => FiberSet.run(this.fibers, forwarder.run()), { discard: true })
+    })
   }
 
   readonly onData = (chunk: Uint8Array): void => {
@@ -135,16 +200,17 @@ class Session implements Flow, Watched, Drainable {
   }
 
   private finishIfDone(): void {
-    if (this.ended && this.open === 0) Deferred.unsafeDone(this.done, Exit.void)
+    if (this.ended && this.open === 0) Deferred.unsafeDone(this.fibers.deferred, Exit.void)
   }
 
   /** Closes everything the session holds: the source, every destination connection; forgets it. */
   release(): Effect.Effect<void> {
     return Effect.suspend(() => {
       this.source.close()
-      for (const forwarder of this.forwarders) forwarder.closed()
+      for (const forwarder of this.all) forwarder.closed()
       this.context.drain.remove(this)
       this.context.idle.unwatch(this)
+      this.context.sessions.delete(this)
       return this.context.counters.release(this.counters)
     })
   }
@@ -199,7 +265,7 @@ const openSession = (
     // The set's `join` waits on its deferred, which the set completes with the first
     // failure of a fiber in it; the session completes it once all is done.
     const session = yield* Effect.acquireRelease(
-      Effect.sync(() => new Session(socket, id, clock.unsafeCurrentTimeMillis(), context, clock, fibers.deferred)),
+      Effect.sync(() => new Session(socket, id, clock.unsafeCurrentTimeMillis(), context, clock, fibers)),
       (session) => session.release()
     )
     yield* Effect.annotateLogs(Effect.logInfo("connection opened"), session.logAnnotations)

@@ -89,7 +89,8 @@ export class ConnectionCounters {
     readonly id: number,
     readonly peer: string,
     readonly openedAt: number,
-    readonly links: ReadonlyArray<LinkCounters>,
+    /** One per destination the connection is forwarded to; a reload may add some. */
+    readonly links: Array<LinkCounters>,
     private readonly totals: ProxyCounters
   ) {}
 
