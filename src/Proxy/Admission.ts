@@ -35,10 +35,10 @@ export class Admission {
     private readonly maxConnections: number | undefined
   ) {}
 
-  /** Why a connection from `address:port` must be refused with `open` connections already open, if it must. */
-  refusal(address: string | undefined, open: number, port?: number): RefusalReason | undefined {
-    if (isOwnConnection(address, port)) return "loop"
-    if (this.allowList !== undefined && !this.allowList.allows(address)) return "not_allowed"
+  /** Why an accepted connection must be refused with `open` connections already open, if it must. */
+  refusal(socket: Parameters<typeof isOwnConnection>[0], open: number): RefusalReason | undefined {
+    if (isOwnConnection(socket)) return "loop"
+    if (this.allowList !== undefined && !this.allowList.allows(socket.remoteAddress)) return "not_allowed"
     if (this.maxConnections !== undefined && open >= this.maxConnections) return "max_connections"
     return undefined
   }

@@ -53,7 +53,7 @@ export const acceptLoop = (
       const socket = accepted.socket
       const { admission, context } = target()
       return Effect.flatMap(FiberSet.size(sessions), (open) => {
-        const refusal = admission.refusal(socket.remoteAddress, open, socket.remotePort)
+        const refusal = admission.refusal(socket, open)
         if (refusal !== undefined) return refuse(admission, socket, refusal)
         // A connection of the proxy's own may be accepted a turn before it knows its local
         // port: while one is being made, the session looks again a turn later, before it
@@ -62,7 +62,7 @@ export const acceptLoop = (
           ? Effect.zipRight(
             nextTurn,
             Effect.suspend(() =>
-              isOwnConnection(socket.remoteAddress, socket.remotePort)
+              isOwnConnection(socket)
                 ? refuse(admission, socket, "loop")
                 : runSession(socket, context)
             )

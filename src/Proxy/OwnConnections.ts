@@ -11,8 +11,17 @@ import { globalValue } from "effect/GlobalValue"
 const own = globalValue(Symbol.for("socket-proxy/OwnConnections"), () => ({ open: new Set<string>(), dialling: 0 }))
 
 /** IPv4 clients of a dual-stack listener show as `::ffff:a.b.c.d`. */
-export const ownKey = (address: string, port: number): string =>
-  `${address.toLowerCase().startsWith("::ffff:") ? address.slice(7) : address.toLowerCase()} ${port}`
+const host = (address: string): string =>
+  address.toLowerCase().startsWith("::ffff:") ? address.slice(7) : address.toLowerCase()
+
+/**
+ * A connection by both its ends: the kernel gives one local port to several
+ * outbound connections that go to different places, so a source that happens to
+ * connect from a port one of ours also uses is not a loop. Only a connection whose
+ * two ends are those of one of ours, swapped, is the proxy talking to itself.
+ */
+export const ownKey = (localAddress: string, localPort: number, remoteAddress: string, remotePort: number): string =>
+  `${host(localAddress)} ${localPort} ${host(remoteAddress)} ${remotePort}`
 
 /** An outbound connection is being made. */
 export const dialStarted = (): void => {
@@ -38,6 +47,13 @@ export const ownClosed = (key: string): void => {
  */
 export const diallingOwnConnections = (): boolean => own.dialling > 0
 
-/** Whether a peer at `address:port` is one of the proxy's own outbound connections. */
-export const isOwnConnection = (address: string | undefined, port: number | undefined): boolean =>
-  address !== undefined && port !== undefined && own.open.has(ownKey(address, port))
+/** Whether an accepted connection (its peer's end, and its own) is one of the proxy's own outbound connections. */
+export const isOwnConnection = (socket: {
+  readonly remoteAddress?: string | undefined
+  readonly remotePort?: number | undefined
+  readonly localAddress?: string | undefined
+  readonly localPort?: number | undefined
+}): boolean =>
+  socket.remoteAddress !== undefined && socket.remotePort !== undefined && socket.localAddress !== undefined &&
+  socket.localPort !== undefined &&
+  own.open.has(ownKey(socket.remoteAddress, socket.remotePort, socket.localAddress, socket.localPort))

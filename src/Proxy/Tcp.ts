@@ -334,8 +334,12 @@ export class OutboundConnection {
 
   /** @internal */
   connected(): void {
-    const { localAddress, localPort } = this.socket
-    if (localAddress !== undefined && localPort !== undefined) this.ownEnd = ownKey(localAddress, localPort)
+    const { localAddress, localPort, remoteAddress, remotePort } = this.socket
+    if (
+      localAddress !== undefined && localPort !== undefined && remoteAddress !== undefined && remotePort !== undefined
+    ) {
+      this.ownEnd = ownKey(localAddress, localPort, remoteAddress, remotePort)
+    }
     this.dialled()
     this.handlers.onConnect(this)
   }
