@@ -127,6 +127,7 @@ describe("/metrics", () => {
         "socket_proxy_destination_connect_failures_total",
         "socket_proxy_destination_connections_open",
         "socket_proxy_destination_reconnects_total",
+        "socket_proxy_destination_sampled_out_total",
         "socket_proxy_destination_up",
         "socket_proxy_destination_write_stalls_cut_total",
         "socket_proxy_fibers_active",
