@@ -262,7 +262,7 @@ export class Forwarder implements Tcp.OutboundHandlers {
   // Transitions: every change of `state` is here
 
   private dial(now: number): Attempt {
-    return { connection: Tcp.open(this.destination, this), since: now }
+    return { connection: Tcp.open(this.destination, this, true), since: now }
   }
 
   /** @internal Starting or Down with an attempt under way → Connected. */

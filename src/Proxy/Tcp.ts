@@ -286,15 +286,22 @@ const discardReplies = { buffer: discardedReplies, callback: () => true }
 
 export class OutboundConnection {
   private lost = false
-  /** Still being made: counted as such in `OwnConnections`. */
-  private dialling = true
+  /** Still being made: counted as such in `OwnConnections` (only the proxy's own connections are). */
+  private dialling: boolean
   /** Its local end once made, as recorded in `OwnConnections`. */
   private ownEnd: string | undefined = undefined
   /** Passed to every write: one function per connection, not one per write. */
   private readonly afterWrite = (error: Error | null | undefined): void =>
     this.handlers.onWritten(this, error === null || error === undefined ? undefined : describeSocketError(error))
 
-  constructor(readonly socket: net.Socket, private readonly handlers: OutboundHandlers) {}
+  constructor(
+    readonly socket: net.Socket,
+    private readonly handlers: OutboundHandlers,
+    /** One of the proxy's own connections to a destination, recorded for the self-loop check. */
+    private readonly own: boolean
+  ) {
+    this.dialling = own
+  }
 
   /**
    * Hands the chunks to the socket as one corked batch (a single writev);
@@ -336,7 +343,8 @@ export class OutboundConnection {
   connected(): void {
     const { localAddress, localPort, remoteAddress, remotePort } = this.socket
     if (
-      localAddress !== undefined && localPort !== undefined && remoteAddress !== undefined && remotePort !== undefined
+      this.own && localAddress !== undefined && localPort !== undefined && remoteAddress !== undefined &&
+      remotePort !== undefined
     ) {
       this.ownEnd = ownKey(localAddress, localPort, remoteAddress, remotePort)
     }
@@ -378,9 +386,11 @@ function onOutboundClose(this: net.Socket): void {
 
 /**
  * Starts connecting to `endpoint`, trying every address its name resolves to;
- * the caller times the attempt and closes the connection.
+ * the caller times the attempt and closes the connection. `own`: a connection of
+ * the proxy to a destination, which the self-loop check must know (not one of the
+ * fakes' or the tests', which may share the process with a proxy, as in the demo).
  */
-export const open = (endpoint: Endpoint, handlers: OutboundHandlers): OutboundConnection => {
+export const open = (endpoint: Endpoint, handlers: OutboundHandlers, own = false): OutboundConnection => {
   const socket = net.connect({
     host: endpoint.host,
     port: endpoint.port,
@@ -389,8 +399,8 @@ export const open = (endpoint: Endpoint, handlers: OutboundHandlers): OutboundCo
     onread: discardReplies,
     ...socketOptions
   })
-  dialStarted()
-  const connection = new OutboundConnection(socket, handlers)
+  if (own) dialStarted()
+  const connection = new OutboundConnection(socket, handlers, own)
   ;(socket as Wrapped<OutboundConnection>)[wrapper] = connection
   socket.once("connect", onOutboundConnect)
   socket.on("error", onOutboundError)
