@@ -21,6 +21,7 @@ import type { DestinationCommand, DestinationEvent, SourceCommand, SourceEvent }
 import { openSockets, residentBytes } from "./ProcStats.js"
 import type { Child } from "./Processes.js"
 import { proxyFeatures, spawnPeer, spawnProxy } from "./Processes.js"
+import type { LogLine } from "./ProxyLog.js"
 import { connectionClosed, listeningPort, parseLogLine } from "./ProxyLog.js"
 
 /** The proxy's --buffer, its read window per source (README: bounded memory), and room for V8's heap to grow. */
@@ -164,6 +165,38 @@ export const runSoak = (options: SoakOptions): Effect.Effect<SoakReport, never, 
     const groups: Array<GroupState> = []
     const destinationName = (index: number) => `127.0.0.1:${destinations[index]!.port}`
 
+    // The proxy's last lines per peer port, for a failure to show what the proxy said about a source.
+    const linesByPort = new Map<number, Array<string>>()
+    const remember = (parsed: LogLine, line: string) => {
+      const peer = parsed.annotations["peer"]
+      if (typeof peer !== "string") return
+      const port = Number(peer.split(":").at(-1))
+      const lines = linesByPort.get(port) ?? []
+      linesByPort.delete(port)
+      linesByPort.set(port, lines)
+      lines.push(line.length > 400 ? `${line.slice(0, 400)}...` : line)
+      if (lines.length > 12) lines.shift()
+      if (linesByPort.size > 20_000) linesByPort.delete(linesByPort.keys().next().value!)
+    }
+    const describeSource = (sourceId: number) => {
+      const source = sources.get(sourceId)
+      if (source === undefined) return `source ${sourceId}: no longer tracked`
+      const age = (at: number | undefined) => at === undefined ? "never" : `${Date.now() - at}ms ago`
+      return `source ${sourceId} (group ${source.group}, port ${source.port}, proxy run ${source.proxyGeneration} of ${proxy.generation}, wrote ${source.written} B, closed ${
+        age(source.closedAt)
+      }, proxy's close line ${age(source.closeSeenAt)}${
+        source.close === undefined ? "" : `: ${JSON.stringify(source.close)}`
+      }); the proxy's lines for its port:\n      ${(linesByPort.get(source.port) ?? []).join("\n      ")}`
+    }
+    const describeDestinations = () =>
+      destinations.map((d) =>
+        `destination ${d.index} (run ${d.generation}, last progress ${Date.now() - d.progressAt}ms ago): ${
+          d.openIds.size === 0
+            ? "no open connections"
+            : `open connections of ${[...d.openIds].map(describeSource).join("; ")}`
+        }`
+      ).join("\n  ")
+
     const onProxyLine = (generation: number) => (line: string) => {
       if (generation !== proxy.generation) return
       const parsed = parseLogLine(line)
@@ -177,6 +210,7 @@ export const runSoak = (options: SoakOptions): Effect.Effect<SoakReport, never, 
       const metrics = parsed.message.match(/^metrics and health on http:\/\/\S*:(\d+)/)
       if (metrics !== null) proxy.metricsPort = Number(metrics[1])
       if (parsed.message === "connection opened") proxy.opened++
+      remember(parsed, line)
       const closed = connectionClosed(parsed)
       if (closed === undefined) return
       const peerPort = Number(closed.peer.split(":").at(-1))
@@ -791,9 +825,9 @@ export const runSoak = (options: SoakOptions): Effect.Effect<SoakReport, never, 
           const unclosed = [...sources.values()].filter((s) =>
             s.close === undefined && s.proxyGeneration === proxy.generation
           )
-          return `${unclosed.length} source connections never got a "connection closed" line from the proxy (e.g. ${
-            unclosed.slice(0, 5).map((s) => `${s.sourceId} from port ${s.port}`).join(", ")
-          })`
+          return `the end: ${unclosed.length} source connections never got a "connection closed" line from the proxy${
+            unclosed.length === 0 ? "" : ` (${unclosed.slice(0, 5).map((s) => describeSource(s.sourceId)).join("; ")})`
+          }; destinations:\n  ${describeDestinations()}`
         }
       )
       yield* checkIntegrity("the end")

@@ -218,10 +218,16 @@ describe("config file: reload", () => {
       yield* d1.until(() => d1.connections[0]?.ended === true, later)
       const atRemoval = d2.totalBytes()
       yield* d2.until(() => d2.totalBytes() >= atRemoval + 20 * 9, later)
+
+      // Added again: a new connection, from then on.
+      yield* replaceFile(file, routeWith(d2, d1))
+      yield* proxy.kill("SIGHUP")
+      yield* d1.until(() => (d1.connections[1]?.data().length ?? 0) >= 20 * 9, later)
       streaming = false
       yield* stream.await
       yield* s.end
       yield* d2.until(() => d2.connections[0]?.ended === true, later)
+      yield* d1.until(() => d1.connections[1]?.ended === true, later)
 
       const numbers = (data: Buffer) => {
         const text = data.toString()
@@ -229,17 +235,22 @@ describe("config file: reload", () => {
         return text.slice(0, -1).split("\n").map(Number)
       }
       const contiguous = (ns: ReadonlyArray<number>) => ns.every((n, i) => i === 0 || n === ns[i - 1]! + 1)
-      expect(d1.connections).toHaveLength(1)
+      expect(d1.connections).toHaveLength(2)
       expect(d2.connections).toHaveLength(1)
       const first = numbers(d1.connections[0]!.data())
       const second = numbers(d2.connections[0]!.data())
+      const again = numbers(d1.connections[1]!.data())
       expect(first[0]).toBe(0)
       expect(contiguous(first)).toBe(true)
       expect(contiguous(second)).toBe(true)
+      expect(contiguous(again)).toBe(true)
       // The added destination got everything from when it was added to the source's end.
       expect(second.at(-1)).toBe(sent - 1)
       expect(second[0]!).toBeGreaterThan(0)
       expect(first.at(-1)!).toBeLessThan(sent - 1)
+      // Added again after its removal: what the source sent from then on.
+      expect(again[0]!).toBeGreaterThan(first.at(-1)!)
+      expect(again.at(-1)).toBe(sent - 1)
       yield* proxy.kill("SIGTERM")
       const exit = yield* proxy.waitForExit(Duration.seconds(10))
       expect(exit.code, transcript(exit)).toBe(0)

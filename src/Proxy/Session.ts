@@ -117,7 +117,8 @@ class Session implements Flow, Watched, Drainable, LiveSession {
       const kept = this.forwarders.filter((forwarder) => wanted.has(forwarder.name))
       // A removed destination gets no more chunks; it flushes what it holds as at the source's end.
       for (const forwarder of this.forwarders) if (!wanted.has(forwarder.name)) forwarder.sourceEnded(now)
-      const known = new Set(this.all.map((forwarder) => forwarder.name))
+      // A destination removed and added again gets a new link; the old one may still be flushing.
+      const known = new Set(kept.map((forwarder) => forwarder.name))
       const added: Array<Forwarder> = []
       for (const link of destinations) {
         const name = formatEndpoint(link)
