@@ -26,6 +26,10 @@ export type Fault =
   | { readonly kind: "sources-halfclose"; readonly group: number; readonly n: number }
   | { readonly kind: "sources-silent"; readonly group: number; readonly n: number; readonly ms: number }
   | { readonly kind: "sources-burst"; readonly group: number; readonly n: number }
+  /** Edit the file and reload: remove the destination from the route, or add it back. */
+  | { readonly kind: "reload-destination"; readonly destination: number }
+  /** Edit the file and reload: add a second route (it listens), or remove it (it stops). */
+  | { readonly kind: "reload-route" }
 
 export const describeFault = (fault: Fault): string => {
   switch (fault.kind) {
@@ -49,6 +53,10 @@ export const describeFault = (fault: Fault): string => {
       return `${fault.n} sources join group ${fault.group}, send nothing, leave after ${fault.ms}ms`
     case "sources-burst":
       return `a burst of ${fault.n} connect/disconnects from group ${fault.group}`
+    case "reload-destination":
+      return `reload: destination ${fault.destination} removed from the route, or added back`
+    case "reload-route":
+      return "reload: a second route added, or removed"
   }
 }
 
@@ -58,7 +66,16 @@ export interface ScheduleShape {
   readonly connectionsPerGroup: number
   /** How long a stalled destination stays stalled: longer than the proxy's write timeout. */
   readonly stallMs: number
+  /** Whether the proxy runs from a file the soak can edit and reload. */
+  readonly reloads: boolean
 }
+
+const reloadMakers = (
+  destination: () => number
+): ReadonlyArray<readonly [weight: number, make: () => Fault]> => [
+  [2, () => ({ kind: "reload-destination", destination: destination() })],
+  [1, () => ({ kind: "reload-route" })]
+]
 
 /** Draws one round: one to three faults, in a random combination. */
 export const drawRound = (random: () => number, shape: ScheduleShape): ReadonlyArray<Fault> => {
@@ -78,7 +95,8 @@ export const drawRound = (random: () => number, shape: ScheduleShape): ReadonlyA
     [2, () => ({ kind: "sources-vanish", group: group(), n: some() })],
     [2, () => ({ kind: "sources-halfclose", group: group(), n: some() })],
     [1, () => ({ kind: "sources-silent", group: group(), n: some(), ms: between(200, 2000) })],
-    [1, () => ({ kind: "sources-burst", group: group(), n: between(10, 100) })]
+    [1, () => ({ kind: "sources-burst", group: group(), n: between(10, 100) })],
+    ...(shape.reloads ? reloadMakers(destination) : [])
   ]
   const total = makers.reduce((sum, [weight]) => sum + weight, 0)
   const count = between(1, 3)
@@ -100,6 +118,9 @@ export const drawRound = (random: () => number, shape: ScheduleShape): ReadonlyA
 
 const target = (fault: Fault): string =>
   fault.kind === "kill-proxy"
+    ? "proxy"
+    : fault.kind === "reload-destination" || fault.kind === "reload-route"
+    // A reload signals the proxy: never while it is killed and restarted.
     ? "proxy"
     : "destination" in fault
     ? `destination ${fault.destination}`

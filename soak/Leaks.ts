@@ -21,6 +21,8 @@ export interface LeakExpectation {
   readonly baselineSockets: number
   /** Destinations as configured ("host:port"); each must hold one connection per source. */
   readonly destinations: ReadonlyArray<string>
+  /** Destinations a reload removed: their links flush, then close; none may stay open. */
+  readonly removed: ReadonlyArray<string>
   /** Most fibers the open connections may need; undefined: not judged. */
   readonly fibersAllowed: number | undefined
 }
@@ -49,6 +51,15 @@ export const leaksIn = (reading: LeakReading, expect: LeakExpectation): Readonly
         reading.sources
     destinationSockets += held
     if (held !== open) problems.push(`destination ${name} has ${held} connections open for ${open} sources`)
+  }
+  for (const name of expect.removed) {
+    const held = metricOf(reading, "socket_proxy_destination_connections_open", {
+      destination: name,
+      route: proxyRoute
+    })
+    if (held !== undefined && held > 0) {
+      problems.push(`destination ${name}, which a reload removed, still has ${held} connections open`)
+    }
   }
   const expected = expect.baselineSockets + open + destinationSockets
   if (reading.sockets !== expected) {

@@ -5,8 +5,11 @@
  * a sentence naming the fault.
  *
  * Rules, per source connection S and destination d:
- * - the proxy's counters balance: received = delivered + dropped + buffered, and
- *   buffered = 0 once S is closed; a source that ended cleanly was read whole;
+ * - the proxy's counters balance: what a link was given = delivered + dropped +
+ *   buffered, and buffered = 0 once S is closed; a source that ended cleanly was
+ *   read whole; a link is given S's stream from where it joined (a reload adds a
+ *   destination mid-stream) to where it left (a reload removes it), and d is owed
+ *   only what its links were given (a destination removed and added again has two);
  * - d's connections never overlap in S's stream (nothing duplicated or reordered);
  * - every byte of S that d missed is explained: by the proxy's dropped count for
  *   (S, d), or by d's own doing (it was restarted, or it reset, stalled or
@@ -36,6 +39,10 @@ export interface DestinationGeneration {
 
 export interface LinkCount {
   readonly destination: number
+  /** Offset in the source's stream of the first byte given to the link (not 0 when a reload added it). */
+  readonly from: number
+  /** Bytes given to the link (fewer than the source's when a reload added or removed it). */
+  readonly received: number
   readonly delivered: number
   readonly dropped: number
   readonly buffered: number
@@ -74,6 +81,8 @@ export interface LedgerResult {
   readonly bytesReceived: number
   readonly bytesDelivered: number
   readonly bytesDropped: number
+  /** Bytes given to links: the sources' bytes times the destinations each was given to (reloads change that). */
+  readonly bytesGiven: number
 }
 
 /** A source that connected this soon after a destination was killed may have overlapped it (event lag). */
@@ -82,6 +91,27 @@ const eventLagMillis = 1_000
 const describeGaps = (gaps: ReadonlyArray<readonly [number, number]>): string =>
   gaps.slice(0, 3).map(([from, to]) => `${from}..${to}`).join(", ") + (gaps.length > 3 ? ", ..." : "")
 
+interface MergedLink {
+  readonly destination: number
+  readonly ranges: ReadonlyArray<readonly [number, number]>
+  readonly received: number
+  readonly delivered: number
+  readonly dropped: number
+}
+
+/** A source's links, one per destination: a destination removed and added again by reloads had several. */
+const mergeLinks = (links: ReadonlyArray<LinkCount>): ReadonlyArray<MergedLink> => {
+  const byDestination = new Map<number, Array<LinkCount>>()
+  for (const link of links) byDestination.set(link.destination, [...(byDestination.get(link.destination) ?? []), link])
+  return [...byDestination].map(([destination, list]) => ({
+    destination,
+    ranges: list.map((link) => [link.from, link.from + link.received] as const),
+    received: list.reduce((sum, link) => sum + link.received, 0),
+    delivered: list.reduce((sum, link) => sum + link.delivered, 0),
+    dropped: list.reduce((sum, link) => sum + link.dropped, 0)
+  }))
+}
+
 export const checkLedger = (input: LedgerInput): LedgerResult => {
   const violations: Array<string> = []
   let linksChecked = 0
@@ -89,6 +119,7 @@ export const checkLedger = (input: LedgerInput): LedgerResult => {
   let bytesReceived = 0
   let bytesDelivered = 0
   let bytesDropped = 0
+  let bytesGiven = 0
   const sources = new Map(input.sources.map((source) => [source.sourceId, source]))
   const segmentsBySource = new Map<number, Array<DestinationSegment>>()
   for (const segment of input.segments) {
@@ -106,9 +137,17 @@ export const checkLedger = (input: LedgerInput): LedgerResult => {
     for (const link of close.links) {
       bytesDelivered += link.delivered
       bytesDropped += link.dropped
-      if (close.bytesIn !== link.delivered + link.dropped + link.buffered) {
+      bytesGiven += link.received
+      if (link.received !== link.delivered + link.dropped + link.buffered) {
         violations.push(
-          `unbalanced byte accounting for ${name} to destination ${link.destination}: received ${close.bytesIn} ≠ delivered ${link.delivered} + dropped ${link.dropped} + buffered ${link.buffered}`
+          `unbalanced byte accounting for ${name} to destination ${link.destination}: given ${link.received} ≠ delivered ${link.delivered} + dropped ${link.dropped} + buffered ${link.buffered}`
+        )
+      }
+      if (link.from < 0 || link.from + link.received > close.bytesIn) {
+        violations.push(
+          `${name}'s link to destination ${link.destination} was given stream bytes ${link.from}..${
+            link.from + link.received
+          }, past the ${close.bytesIn} the proxy received`
         )
       }
       if (link.buffered !== 0) {
@@ -123,8 +162,14 @@ export const checkLedger = (input: LedgerInput): LedgerResult => {
       )
     }
     const segments = segmentsBySource.get(close.sourceId) ?? []
-    for (const link of close.links) {
+    for (const link of mergeLinks(close.links)) {
       linksChecked++
+      // The parts of [from, to) that d was owed: those given to one of its links.
+      const owed = (from: number, to: number): ReadonlyArray<readonly [number, number]> =>
+        link.ranges.flatMap(([start, end]) => {
+          const [low, high] = [Math.max(from, start), Math.min(to, end)]
+          return low < high ? [[low, high] as const] : []
+        })
       const generations = generationsOf(link.destination)
       let unexplained: Array<readonly [number, number]> = []
       let received = 0
@@ -158,17 +203,17 @@ export const checkLedger = (input: LedgerInput): LedgerResult => {
               `duplicated bytes: destination ${link.destination} received stream bytes ${segment.firstOffset}..${end} of ${name} twice (connection ${segment.connection} repeats an earlier one)`
             )
           } else if (segment.firstOffset > end) {
-            if (!excused) unexplained.push([end, segment.firstOffset])
+            if (!excused) unexplained.push(...owed(end, segment.firstOffset))
           }
           end = Math.max(end, segment.endOffset)
           excused = segment.faulted
           if (segment.faulted) destinationFault = true
         }
         // The tail after the last connection, when this run saw the source to its end.
-        if (!killedDuring && mine.length > 0 && end < close.bytesIn && !excused) unexplained.push([end, close.bytesIn])
+        if (!killedDuring && mine.length > 0 && !excused) unexplained.push(...owed(end, close.bytesIn))
       }
       // Not one connection for this source, from a destination that was there all along.
-      if (segmentsSeen === 0 && !destinationFault && close.bytesIn > 0) unexplained.push([0, close.bytesIn])
+      if (segmentsSeen === 0 && !destinationFault) unexplained.push(...owed(0, close.bytesIn))
       const unexplainedBytes = unexplained.reduce((sum, [from, to]) => sum + (to - from), 0)
       if (unexplainedBytes > link.dropped) {
         violations.push(
@@ -188,5 +233,5 @@ export const checkLedger = (input: LedgerInput): LedgerResult => {
       }
     }
   }
-  return { violations, linksChecked, linksExact, bytesReceived, bytesDelivered, bytesDropped }
+  return { violations, linksChecked, linksExact, bytesReceived, bytesDelivered, bytesDropped, bytesGiven }
 }

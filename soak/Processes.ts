@@ -122,6 +122,8 @@ export const spawnProxy = (args: ReadonlyArray<string>, onLine: (line: string) =
 export interface ProxyFeatures {
   readonly metrics: boolean
   readonly jsonLogs: boolean
+  /** `--config FILE`, reloaded on SIGHUP: the soak then runs it from a file and reloads it as a fault. */
+  readonly config: boolean
 }
 
 /** What this proxy's `proxy --help` offers: the soak uses `--metrics` and `--log-format json` when they exist. */
@@ -134,6 +136,11 @@ export const proxyFeatures: Effect.Effect<ProxyFeatures> = Effect.async<ProxyFea
   })
   child.on(
     "close",
-    () => resume(Effect.succeed({ metrics: help.includes("--metrics"), jsonLogs: help.includes("--log-format") }))
+    () =>
+      resume(Effect.succeed({
+        metrics: help.includes("--metrics"),
+        jsonLogs: help.includes("--log-format"),
+        config: help.includes("--config")
+      }))
   )
 })

@@ -60,6 +60,9 @@ export const connectionClosed = (line: LogLine): ConnectionClosed | undefined =>
     links: Array.isArray(links)
       ? links.map((link: Record<string, unknown>) => ({
         destination: String(link["destination"]),
+        // A proxy that does not say gave every link the whole stream.
+        from: link["from"] === undefined ? 0 : asInt(link["from"]),
+        received: link["received"] === undefined ? asInt(line.annotations["bytesIn"]) : asInt(link["received"]),
         delivered: asInt(link["delivered"]),
         dropped: asInt(link["dropped"]),
         buffered: asInt(link["buffered"])

@@ -26,12 +26,16 @@ export const formatReport = (
       report.failures.length === 0 ? "OK" : "FAILED"
     }: ${ledger.linksChecked} links checked byte by byte, ` +
     `${ledger.linksExact} of them exact (nothing dropped, no destination fault); ${ledger.violations.length} violations`,
-    `accounting:  received ${ledger.bytesReceived} B from the sources; over ${shape.destinations} destinations delivered ${ledger.bytesDelivered} B + dropped ${ledger.bytesDropped} B` +
-    (ledger.bytesDelivered + ledger.bytesDropped === shape.destinations * ledger.bytesReceived
-      ? ` = ${shape.destinations} x received; every link balanced, 0 buffered at close`
-      : ` ≠ ${shape.destinations} x received: see the violations`) +
+    `accounting:  received ${ledger.bytesReceived} B from the sources` +
+    (ledger.bytesGiven === shape.destinations * ledger.bytesReceived
+      ? `, ${shape.destinations} x that given to the destinations`
+      : `, ${ledger.bytesGiven} B given to the destinations (reloads removed and added some)`) +
+    `; delivered ${ledger.bytesDelivered} B + dropped ${ledger.bytesDropped} B` +
+    (ledger.bytesDelivered + ledger.bytesDropped === ledger.bytesGiven
+      ? " = given; every link balanced, 0 buffered at close"
+      : " ≠ given: see the violations") +
     (report.metrics ? "" : " (links not reported: the proxy has no --log-format json)"),
-    `             ${report.unverifiableSources} source connections ended with a killed proxy (no counts to balance)`,
+    `             ${report.unverifiableSources} source connections ended with a killed proxy (no counts to balance); ${report.reloads} reloads applied`,
     `recovery:    after a round's faults, sources already connected flowed again to every live destination within ${
       Duration.format(report.maxRecovery)
     } at worst; every source, new connections included, within ${Duration.format(report.maxColdStart)}`,

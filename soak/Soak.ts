@@ -7,7 +7,10 @@
  */
 import { Duration, Effect, Fiber } from "effect"
 import type { Scope } from "effect"
+import * as fs from "node:fs"
 import * as net from "node:net"
+import * as os from "node:os"
+import * as path from "node:path"
 import { Condition } from "../test/support/Condition.js"
 import type { Fault } from "./FaultSchedule.js"
 import { describeFault, drawRound, prng } from "./FaultSchedule.js"
@@ -63,6 +66,8 @@ export interface SoakReport {
   readonly bytesSent: number
   readonly sourceConnections: number
   readonly unverifiableSources: number
+  /** Reloads the proxy applied ("reloaded" lines). */
+  readonly reloads: number
   /** Longest wait, after a round's faults, until sources connected before it flowed again to every destination. */
   readonly maxRecovery: Duration.Duration
   /** Longest wait until every source, including those that (re)connected during the round, flowed to every destination. */
@@ -99,6 +104,10 @@ interface DestinationState {
   /** Source ids on open connections, as of the last progress event. */
   openIds: Set<number>
   progressAt: number
+  /** In the route's destinations: a reload fault removes it and adds it back. */
+  present: boolean
+  /** When a reload removed it (ms). */
+  removedAt: number | undefined
 }
 
 interface GroupState {
@@ -117,6 +126,12 @@ const freePort = Effect.async<number>((resume) => {
     server.close(() => resume(Effect.succeed(port)))
   })
 })
+
+/** The second route's name, which the reload fault adds and removes. */
+const spareRoute = "spare"
+
+/** A destination a reload removed is added back no sooner: its old links are done by then. */
+const readdAfterMillis = 6_000
 
 const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MiB`
 
@@ -144,7 +159,14 @@ export const runSoak = (options: SoakOptions): Effect.Effect<SoakReport, never, 
     let sourceConnections = 0
     let unverifiableSources = 0
     const evaluatedCloses: Array<ProxyClose> = []
-    const ledgerTotals = { linksChecked: 0, linksExact: 0, bytesReceived: 0, bytesDelivered: 0, bytesDropped: 0 }
+    const ledgerTotals = {
+      linksChecked: 0,
+      linksExact: 0,
+      bytesReceived: 0,
+      bytesDelivered: 0,
+      bytesDropped: 0,
+      bytesGiven: 0
+    }
     const ledgerViolations: Array<string> = []
 
     const features = yield* proxyFeatures
@@ -159,8 +181,23 @@ export const runSoak = (options: SoakOptions): Effect.Effect<SoakReport, never, 
       opened: 0,
       metrics: features.metrics,
       pid: undefined as number | undefined,
-      unexpectedExit: undefined as string | undefined
+      unexpectedExit: undefined as string | undefined,
+      /** "reloaded" lines, of any run. */
+      reloads: 0
     }
+    // Run from a file when the proxy has --config, so that reloads can be a fault.
+    const configFile = features.config
+      ? path.join(
+        yield* Effect.acquireRelease(
+          Effect.sync(() => fs.mkdtempSync(path.join(os.tmpdir(), "socket-proxy-soak-"))),
+          (dir) => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))
+        ),
+        "soak.json"
+      )
+      : undefined
+    /** A second route a reload fault adds and removes; no source uses it, a probe checks that it listens. */
+    const spare = { present: false, port: 0, listening: false }
+    const reloadFailures: Array<string> = []
     const destinations: Array<DestinationState> = []
     const groups: Array<GroupState> = []
     const destinationName = (index: number) => `127.0.0.1:${destinations[index]!.port}`
@@ -200,7 +237,14 @@ export const runSoak = (options: SoakOptions): Effect.Effect<SoakReport, never, 
     const onProxyLine = (generation: number) => (line: string) => {
       if (generation !== proxy.generation) return
       const parsed = parseLogLine(line)
+      if (parsed.message.startsWith("reloaded ")) proxy.reloads++
+      if (parsed.message.startsWith("reload (")) reloadFailures.push(parsed.message)
       const port = listeningPort(parsed)
+      if (port !== undefined && parsed.annotations["route"] === spareRoute) {
+        spare.listening = true
+        changed.notify()
+        return
+      }
       if (port !== undefined) {
         proxy.port = port
         proxy.listening = true
@@ -241,7 +285,8 @@ export const runSoak = (options: SoakOptions): Effect.Effect<SoakReport, never, 
       proxy.listening = false
       proxy.opened = 0
       const generation = proxy.generation
-      const args = [
+      spare.listening = false
+      const args = configFile !== undefined ? ["--config", configFile] : [
         "--listen",
         `127.0.0.1:${proxy.port}`,
         ...destinations.flatMap((d) => ["--dest", `127.0.0.1:${d.port}`]),
@@ -250,6 +295,7 @@ export const runSoak = (options: SoakOptions): Effect.Effect<SoakReport, never, 
         "--buffer",
         String(proxyBufferBytes)
       ]
+      if (configFile !== undefined) writeConfig(configFile)
       if (features.jsonLogs) args.push("--log-format", "json")
       if (proxy.metrics) args.push("--metrics", `127.0.0.1:${proxy.metricsPort}`)
       const child = yield* spawnProxy(args, onProxyLine(generation), () => {
@@ -270,6 +316,55 @@ export const runSoak = (options: SoakOptions): Effect.Effect<SoakReport, never, 
     })
 
     const stopping = { proxy: false }
+
+    /** The file as the soak's state says: the route with the destinations present, and the spare route. */
+    const writeConfig = (file: string) => {
+      const present = destinations.filter((d) => d.present).map((d) => destinationName(d.index))
+      const routes = [{ name: proxyRoute, listen: `127.0.0.1:${proxy.port}`, destinations: present }]
+      if (spare.present) routes.push({ name: spareRoute, listen: `127.0.0.1:${spare.port}`, destinations: present })
+      const text = JSON.stringify(
+        {
+          "write-timeout": `${Duration.toMillis(options.writeTimeout)}ms`,
+          buffer: String(proxyBufferBytes),
+          routes
+        },
+        null,
+        2
+      )
+      // As editors write: a new file renamed over the old one.
+      fs.writeFileSync(`${file}.tmp`, text)
+      fs.renameSync(`${file}.tmp`, file)
+    }
+
+    /** Edits the file to the soak's state and reloads it (SIGHUP; the proxy's watch may see the edit first). */
+    const reload = Effect.suspend(() => {
+      const before = proxy.reloads
+      const failed = reloadFailures.length
+      writeConfig(configFile!)
+      proxy.child?.signalLeader("SIGHUP")
+      return waitFor(
+        () => proxy.reloads > before || reloadFailures.length > failed || proxy.unexpectedExit !== undefined,
+        Duration.sum(Duration.seconds(10), options.loadMargin),
+        () => "the proxy logged no \"reloaded\" line after its file was edited and it was sent SIGHUP"
+      ).pipe(
+        Effect.zipRight(Effect.suspend(() =>
+          reloadFailures.length > failed
+            ? fail(`the proxy refused the soak's reload: ${reloadFailures.at(-1)}`)
+            : Effect.void
+        ))
+      )
+    })
+
+    /** Whether 127.0.0.1:`port` accepts a connection (closed at once). */
+    const accepts = (port: number) =>
+      Effect.async<boolean>((resume) => {
+        const socket = net.connect({ host: "127.0.0.1", port })
+        socket.on("connect", () => {
+          socket.destroy()
+          resume(Effect.succeed(true))
+        })
+        socket.on("error", () => resume(Effect.succeed(false)))
+      })
 
     const killProxy = Effect.sync(() => {
       stopping.proxy = true
@@ -493,6 +588,8 @@ export const runSoak = (options: SoakOptions): Effect.Effect<SoakReport, never, 
         const missing = (which: "existing" | "all") => {
           const lacking: Array<string> = []
           for (const destination of destinations) {
+            // A destination a reload removed is owed nothing new.
+            if (!destination.present) continue
             const ids: Array<number> = []
             for (const [id, written] of owed) {
               if (sources.get(id)?.closedAt !== undefined) continue
@@ -575,6 +672,7 @@ export const runSoak = (options: SoakOptions): Effect.Effect<SoakReport, never, 
         ledgerTotals.bytesReceived += result.bytesReceived
         ledgerTotals.bytesDelivered += result.bytesDelivered
         ledgerTotals.bytesDropped += result.bytesDropped
+        ledgerTotals.bytesGiven += result.bytesGiven
         ledgerViolations.push(...result.violations)
         unverifiableSources += orphans.length
         // Forget what was checked, so a long soak's memory stays flat.
@@ -607,8 +705,10 @@ export const runSoak = (options: SoakOptions): Effect.Effect<SoakReport, never, 
     const leaksIn = (reading: LeakReading, fibersAllowed: number | undefined) =>
       findLeaks(reading, {
         pid: proxy.pid ?? 0,
-        baselineSockets: baseline.sockets,
-        destinations: destinations.map((d) => destinationName(d.index)),
+        // The spare route's listener, while it is there.
+        baselineSockets: baseline.sockets + (spare.present && spare.listening ? 1 : 0),
+        destinations: destinations.filter((d) => d.present).map((d) => destinationName(d.index)),
+        removed: destinations.filter((d) => !d.present).map((d) => destinationName(d.index)),
         fibersAllowed
       })
 
@@ -687,6 +787,50 @@ export const runSoak = (options: SoakOptions): Effect.Effect<SoakReport, never, 
           )
         case "sources-burst":
           return sendGroup(fault.group, { cmd: "burst", n: fault.n })
+        case "reload-destination": {
+          const destination = destinations[fault.destination]!
+          return Effect.gen(function*() {
+            if (destination.present) {
+              if (destinations.filter((d) => d.present).length === 1) {
+                return log(`  reload: destination ${destination.index} kept: a route needs a destination`)
+              }
+              destination.present = false
+              destination.removedAt = Date.now()
+            } else {
+              // Its old links are done first (each flushes within --write-timeout, or
+              // gives up its dial within --connect-timeout): a new link never races one.
+              if (Date.now() < destination.removedAt! + readdAfterMillis) {
+                return log(`  reload: destination ${destination.index} stays removed: removed too recently`)
+              }
+              destination.present = true
+            }
+            yield* reload
+            log(`  reload: destination ${destination.index} ${destination.present ? "added back" : "removed"}`)
+          })
+        }
+        case "reload-route":
+          return Effect.gen(function*() {
+            spare.present = !spare.present
+            if (spare.present && spare.port === 0) spare.port = yield* freePort
+            if (!spare.present) spare.listening = false
+            yield* reload
+            if (spare.present) {
+              yield* waitFor(
+                () => spare.listening,
+                Duration.sum(Duration.seconds(10), options.loadMargin),
+                () => `the route added by a reload did not log "listening on 127.0.0.1:${spare.port}"`
+              )
+            }
+            log(`  reload: route ${spareRoute} ${spare.present ? `added on port ${spare.port}` : "removed"}`)
+            const listens = yield* accepts(spare.port)
+            if (listens !== spare.present) {
+              return yield* fail(
+                spare.present
+                  ? `the route added by a reload logged that it listens on ${spare.port}, but a connection to it was refused`
+                  : `the route removed by a reload still accepts connections on ${spare.port}`
+              )
+            }
+          })
       }
     }
     const sendDestination = (index: number, command: DestinationCommand) =>
@@ -704,13 +848,17 @@ export const runSoak = (options: SoakOptions): Effect.Effect<SoakReport, never, 
         listening: false,
         reached: new Map(),
         openIds: new Set(),
-        progressAt: 0
+        progressAt: 0,
+        present: true,
+        removedAt: undefined
       }
       destinations.push(destination)
       // The first run picks a free port; restarts come back on it.
       destination.port = yield* freePort
       yield* startDestination(destination)
     }
+    // In a file, the port itself: a reload of a route on port 0 would be a move to a new port.
+    if (configFile !== undefined) proxy.port = yield* freePort
     yield* startProxy
     const failures: Array<string> = []
     let rounds = 0
@@ -784,7 +932,8 @@ export const runSoak = (options: SoakOptions): Effect.Effect<SoakReport, never, 
           destinations: options.destinations,
           sourceGroups: options.sourceGroups,
           connectionsPerGroup: options.connectionsPerGroup,
-          stallMs: Duration.toMillis(options.writeTimeout) * 2
+          stallMs: Duration.toMillis(options.writeTimeout) * 2,
+          reloads: configFile !== undefined
         })
         log(`round ${rounds}: ${faults.map(describeFault).join("; ")}`)
         const roundStarted = Date.now()
@@ -802,9 +951,9 @@ export const runSoak = (options: SoakOptions): Effect.Effect<SoakReport, never, 
         log(
           `round ${rounds}: ${total} sources connected ${
             Duration.format(Duration.millis(faultsDone - roundStarted))
-          } after the faults began; data flowing to all ${options.destinations} destinations ${
-            Duration.format(flowing)
-          } later; integrity and leak checks passed`
+          } after the faults began; data flowing to all ${
+            destinations.filter((d) => d.present).length
+          } destinations of the route ${Duration.format(flowing)} later; integrity and leak checks passed`
         )
       }
       // The end: every source half-closes; everything must be delivered, balanced and released.
@@ -887,6 +1036,7 @@ export const runSoak = (options: SoakOptions): Effect.Effect<SoakReport, never, 
       bytesSent: bytesSent(),
       sourceConnections,
       unverifiableSources,
+      reloads: proxy.reloads,
       maxRecovery: Duration.millis(maxRecovery),
       maxColdStart: Duration.millis(maxColdStart),
       samples,

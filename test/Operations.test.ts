@@ -59,7 +59,14 @@ describe("--log-format json", () => {
         connection: 1,
         peer,
         bytesIn: data.length,
-        links: [{ destination: `${loopback}:${d.port}`, delivered: data.length, dropped: 0, buffered: 0 }]
+        links: [{
+          destination: `${loopback}:${d.port}`,
+          from: 0,
+          received: data.length,
+          delivered: data.length,
+          dropped: 0,
+          buffered: 0
+        }]
       })
       expect(Number.isInteger(closed?.annotations["durationMs"])).toBe(true)
     }))

@@ -116,7 +116,11 @@ class Session implements Flow, Watched, Drainable, LiveSession {
       const wanted = new Set(destinations.map(formatEndpoint))
       const kept = this.forwarders.filter((forwarder) => wanted.has(forwarder.name))
       // A removed destination gets no more chunks; it flushes what it holds as at the source's end.
-      for (const forwarder of this.forwarders) if (!wanted.has(forwarder.name)) forwarder.sourceEnded(now)
+      for (const forwarder of this.forwarders) {
+        if (wanted.has(forwarder.name)) continue
+        forwarder.counters.until = this.counters.bytesReceived
+        forwarder.sourceEnded(now)
+      }
       // A destination removed and added again gets a new link; the old one may still be flushing.
       const known = new Set(kept.map((forwarder) => forwarder.name))
       const added: Array<Forwarder> = []
@@ -129,6 +133,7 @@ class Session implements Flow, Watched, Drainable, LiveSession {
           continue
         }
         const forwarder = new Forwarder(link, health, settingsOf(link), this.clock, this)
+        forwarder.counters.from = this.counters.bytesReceived
         added.push(forwarder)
         this.all.push(forwarder)
         this.counters.links.push(forwarder.counters)

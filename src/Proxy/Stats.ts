@@ -52,6 +52,10 @@ export class LinkCounters {
   dropped = 0
   /** Whether the link has a connection its writes go to; the forwarder sets it. */
   connected = false
+  /** Offset in the source's stream of the first byte given to it: not 0 for a destination a reload added. */
+  from = 0
+  /** Offset in the source's stream where it stopped being given bytes: a reload removed it; else undefined. */
+  until: number | undefined = undefined
 
   constructor(readonly health: DestinationHealth, private readonly held: { readonly heldBytes: number }) {}
 
@@ -81,6 +85,16 @@ export class LinkCounters {
   }
 }
 
+/** What became of one connection's bytes for one destination. */
+export interface LinkTotals {
+  readonly destination: string
+  readonly from: number
+  readonly received: number
+  readonly delivered: number
+  readonly dropped: number
+  readonly buffered: number
+}
+
 /** Live counters of one source connection. */
 export class ConnectionCounters {
   bytesReceived = 0
@@ -99,10 +113,16 @@ export class ConnectionCounters {
     this.totals.bytesReceived += bytes
   }
 
-  /** Per destination, what became of this connection's bytes: the "connection closed" log's `links`. */
-  linkTotals(): ReadonlyArray<{ destination: string; delivered: number; dropped: number; buffered: number }> {
+  /**
+   * Per destination, what became of this connection's bytes: the "connection closed"
+   * log's `links`. `received` bytes from stream offset `from` were given to it, so
+   * received = delivered + dropped + buffered.
+   */
+  linkTotals(): ReadonlyArray<LinkTotals> {
     return this.links.map((link) => ({
       destination: link.health.name,
+      from: link.from,
+      received: (link.until ?? this.bytesReceived) - link.from,
       delivered: link.delivered,
       dropped: link.dropped,
       buffered: link.buffered

@@ -14,6 +14,7 @@ const expectation = {
   pid: 42,
   baselineSockets: 9,
   destinations: ["127.0.0.1:9001", "127.0.0.1:9002"],
+  removed: [],
   fibersAllowed: 200
 }
 
@@ -35,5 +36,18 @@ describe("leaksIn", () => {
       "destination 127.0.0.1:9002 has 13 connections open for 12 sources",
       "socket_proxy_fibers_active is 201, more than the 200 that 12 connections need: fibers leaked"
     ])
+  })
+
+  it("names connections still open to a destination a reload removed", () => {
+    const removedOne = { ...expectation, destinations: ["127.0.0.1:9001"], removed: ["127.0.0.1:9002"] }
+    expect(leaksIn({ sockets: 9 + 10 + 10, scrape: scrape(10, 10, 150), sources: 10 }, removedOne)).toEqual([
+      "destination 127.0.0.1:9002, which a reload removed, still has 10 connections open"
+    ])
+    const flushed = parseScrape([
+      `socket_proxy_connections_open{route="default"} 10`,
+      `socket_proxy_destination_connections_open{destination="127.0.0.1:9001",route="default"} 10`,
+      `socket_proxy_destination_connections_open{destination="127.0.0.1:9002",route="default"} 0`
+    ].join("\n"))
+    expect(leaksIn({ sockets: 9 + 10 + 10, scrape: flushed, sources: 10 }, removedOne)).toEqual([])
   })
 })

@@ -24,9 +24,19 @@ const segment = (connection: number, firstOffset: number, endOffset: number, fau
   faulted
 })
 
+/** Destination 0's link, given the whole stream of 1000 bytes unless said. */
+const link = (delivered: number, dropped: number, buffered: number, from = 0, received = 1000) => ({
+  destination: 0,
+  from,
+  received,
+  delivered,
+  dropped,
+  buffered
+})
+
 const input = (overrides: Partial<LedgerInput>): LedgerInput => ({
   sources: [source],
-  closes: [close([{ destination: 0, delivered: 1000, dropped: 0, buffered: 0 }])],
+  closes: [close([link(1000, 0, 0)])],
   segments: [segment(1, 0, 1000)],
   generations: [{ destination: 0, generation: 1, killedAt: undefined }],
   destinations: 1,
@@ -42,16 +52,16 @@ describe("checkLedger", () => {
 
   it("names unbalanced counters", () => {
     const result = checkLedger(
-      input({ closes: [close([{ destination: 0, delivered: 900, dropped: 0, buffered: 0 }])] })
+      input({ closes: [close([link(900, 0, 0)])] })
     )
     expect(result.violations).toContain(
-      "unbalanced byte accounting for source 1 to destination 0: received 1000 ≠ delivered 900 + dropped 0 + buffered 0"
+      "unbalanced byte accounting for source 1 to destination 0: given 1000 ≠ delivered 900 + dropped 0 + buffered 0"
     )
   })
 
   it("names bytes still buffered at close", () => {
     const result = checkLedger(
-      input({ closes: [close([{ destination: 0, delivered: 900, dropped: 0, buffered: 100 }])] })
+      input({ closes: [close([link(900, 0, 100)])] })
     )
     expect(result.violations).toContain("source 1 closed with 100 bytes still buffered for destination 0")
   })
@@ -70,7 +80,7 @@ describe("checkLedger", () => {
 
   it("accepts a gap between connections that the proxy reported as dropped", () => {
     const result = checkLedger(input({
-      closes: [close([{ destination: 0, delivered: 700, dropped: 300, buffered: 0 }])],
+      closes: [close([link(700, 300, 0)])],
       segments: [segment(1, 0, 400), segment(2, 700, 1000)]
     }))
     expect(result.violations).toEqual([])
@@ -116,6 +126,41 @@ describe("checkLedger", () => {
     )
     expect(short.violations).toContain(
       "destination 0 received 990 bytes of source 1 but the proxy reported 1000 delivered and nothing dropped"
+    )
+  })
+
+  it("owes a destination a reload added mid-stream only what followed", () => {
+    const added = checkLedger(
+      input({ closes: [close([link(600, 0, 0, 400, 600)])], segments: [segment(1, 400, 1000)] })
+    )
+    expect(added.violations).toEqual([])
+    expect(added.linksExact).toBe(1)
+    const late = checkLedger(input({ closes: [close([link(600, 0, 0, 400, 600)])], segments: [segment(1, 450, 1000)] }))
+    expect(late.violations).toContain(
+      "destination 0 missed 50 bytes of source 1 (stream offsets 400..450) but the proxy reported 0 dropped for it"
+    )
+  })
+
+  it("owes a destination removed and added again only what its two links were given", () => {
+    const result = checkLedger(input({
+      closes: [close([link(300, 0, 0, 0, 300), link(400, 0, 0, 600, 400)])],
+      segments: [segment(1, 0, 300), segment(2, 600, 1000)]
+    }))
+    expect(result.violations).toEqual([])
+    expect(result.linksChecked).toBe(1)
+    const missed = checkLedger(input({
+      closes: [close([link(300, 0, 0, 0, 300), link(400, 0, 0, 600, 400)])],
+      segments: [segment(1, 0, 200), segment(2, 600, 1000)]
+    }))
+    expect(missed.violations[0]).toMatch(/destination 0 missed 100 bytes of source 1 \(stream offsets 200\.\.300\)/)
+  })
+
+  it("names a link given bytes past the source's stream", () => {
+    const result = checkLedger(
+      input({ closes: [close([link(600, 0, 0, 500, 600)])], segments: [segment(1, 500, 1100)] })
+    )
+    expect(result.violations).toContain(
+      "source 1's link to destination 0 was given stream bytes 500..1100, past the 1000 the proxy received"
     )
   })
 })
