@@ -198,6 +198,10 @@ export const runSoak = (options: SoakOptions): Effect.Effect<SoakReport, never, 
     /** A second route a reload fault adds and removes; no source uses it, a probe checks that it listens. */
     const spare = { present: false, port: 0, listening: false }
     const reloadFailures: Array<string> = []
+    /** Peers (destinations, source groups) that exited without the soak killing them: the harness's own failures. */
+    const peerExits: Array<string> = []
+    /** Set once the soak is over: its scope kills every peer. */
+    const peersDone = { value: false }
     const destinations: Array<DestinationState> = []
     const groups: Array<GroupState> = []
     const destinationName = (index: number) => `127.0.0.1:${destinations[index]!.port}`
@@ -437,7 +441,16 @@ export const runSoak = (options: SoakOptions): Effect.Effect<SoakReport, never, 
           `destination ${destination.index}`,
           { host: "127.0.0.1", port: destination.port },
           onDestinationLine(destination, generation),
-          () => changed.notify()
+          () => {
+            if (generation === destination.generation && destination.child !== undefined && !peersDone.value) {
+              peerExits.push(
+                `destination ${destination.index} exited by itself: ${
+                  JSON.stringify(child.exit())
+                }\n${child.stderrTail()}`
+              )
+            }
+            changed.notify()
+          }
         )
         children.add(child)
         destination.child = child
@@ -456,6 +469,7 @@ export const runSoak = (options: SoakOptions): Effect.Effect<SoakReport, never, 
     const killDestination = (destination: DestinationState) =>
       Effect.sync(() => {
         destination.child?.signal("SIGKILL")
+        destination.child = undefined
         destination.listening = false
         destination.openIds = new Set()
         const generation = generations.find((g) =>
@@ -530,7 +544,14 @@ export const runSoak = (options: SoakOptions): Effect.Effect<SoakReport, never, 
             meanPayload: options.meanPayload
           },
           onSourceLine(group, generation),
-          () => changed.notify()
+          () => {
+            if (group.running === generation && !group.stopped && !peersDone.value) {
+              peerExits.push(
+                `source group ${group.index} exited by itself: ${JSON.stringify(child.exit())}\n${child.stderrTail()}`
+              )
+            }
+            changed.notify()
+          }
         )
         children.add(child)
         group.child = child
@@ -649,6 +670,7 @@ export const runSoak = (options: SoakOptions): Effect.Effect<SoakReport, never, 
     const checkIntegrity = (round: string) =>
       Effect.gen(function*() {
         if (violations.length > 0) return yield* fail(`${round}: integrity violation: ${violations.join("; ")}`)
+        if (peerExits.length > 0) return yield* fail(`${round}: a soak peer died: ${peerExits.join("; ")}`)
         const now = Date.now()
         const settled = [...sources.values()].filter((s) =>
           s.close !== undefined && s.closeSeenAt! < now - 2_000 &&
@@ -976,7 +998,9 @@ export const runSoak = (options: SoakOptions): Effect.Effect<SoakReport, never, 
           )
           return `the end: ${unclosed.length} source connections never got a "connection closed" line from the proxy${
             unclosed.length === 0 ? "" : ` (${unclosed.slice(0, 5).map((s) => describeSource(s.sourceId)).join("; ")})`
-          }; destinations:\n  ${describeDestinations()}`
+          }; destinations:\n  ${describeDestinations()}${
+            peerExits.length === 0 ? "" : `\npeers that died: ${peerExits.join("; ")}`
+          }`
         }
       )
       yield* checkIntegrity("the end")
@@ -1010,6 +1034,7 @@ export const runSoak = (options: SoakOptions): Effect.Effect<SoakReport, never, 
         return Effect.succeed({ sockets: -1, fibers: undefined, rssBytes: 0 })
       })
     )
+    peersDone.value = true
     yield* Fiber.interrupt(sampler)
     if (failures.length === 0) {
       // A clean shutdown: SIGTERM drains and exits 0.
