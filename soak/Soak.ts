@@ -159,6 +159,23 @@ export const runSoak = (options: SoakOptions): Effect.Effect<SoakReport, never, 
     let sourceConnections = 0
     let unverifiableSources = 0
     const evaluatedCloses: Array<ProxyClose> = []
+    /**
+     * Close lines no known source matched, by peer port: a source's events come on
+     * another pipe than the proxy's lines, so a short-lived connection may be closed
+     * before the soak hears it was opened. Adopted when it is; after a while, taken
+     * for a connection that sent no records (silent, burst). Ports are not reused
+     * that soon (the kernel moves on through its range).
+     */
+    const earlyCloses = new Map<number, { readonly close: ProxyClose; readonly at: number }>()
+    const earlyCloseMillis = 10_000
+    const settleEarlyCloses = (all: boolean) => {
+      const now = Date.now()
+      for (const [port, early] of earlyCloses) {
+        if (!all && early.at > now - earlyCloseMillis) continue
+        evaluatedCloses.push(early.close)
+        earlyCloses.delete(port)
+      }
+    }
     const ledgerTotals = {
       linksChecked: 0,
       linksExact: 0,
@@ -275,8 +292,9 @@ export const runSoak = (options: SoakOptions): Effect.Effect<SoakReport, never, 
       }
       const source = sourceId === undefined ? undefined : sources.get(sourceId)
       if (source === undefined) {
-        // A connection that sent no records (silent, burst): only its balance can be checked.
-        evaluatedCloses.push(close)
+        const earlier = earlyCloses.get(peerPort)
+        if (earlier !== undefined) evaluatedCloses.push(earlier.close)
+        earlyCloses.set(peerPort, { close, at: Date.now() })
       } else {
         source.close = close
         source.closeSeenAt = Date.now()
@@ -503,6 +521,13 @@ export const runSoak = (options: SoakOptions): Effect.Effect<SoakReport, never, 
           const list = sourcesByPort.get(event.port) ?? []
           list.push(event.id)
           sourcesByPort.set(event.port, list)
+          const early = earlyCloses.get(event.port)
+          if (early !== undefined && early.at > now - earlyCloseMillis) {
+            earlyCloses.delete(event.port)
+            const source = sources.get(event.id)!
+            source.close = { ...early.close, sourceId: event.id }
+            source.closeSeenAt = now
+          }
           break
         }
         case "closed": {
@@ -682,6 +707,7 @@ export const runSoak = (options: SoakOptions): Effect.Effect<SoakReport, never, 
           s.closedAt < now - 2_000
         )
         const ids = new Set(settled.map((s) => s.sourceId))
+        settleEarlyCloses(round === "the end")
         const result = checkLedger({
           sources: settled,
           closes: [...evaluatedCloses.splice(0), ...settled.map((s) => s.close!)],
