@@ -85,7 +85,8 @@ const fail = (message: string) => Effect.die(new SoakFailure(message))
 
 interface SourceState extends SourceConnection {
   readonly group: number
-  readonly port: number
+  /** Its own end, `address:port`: the proxy's `peer` for it. */
+  readonly peer: string
   readonly proxyGeneration: number
   written: number
   closedAt: number | undefined
@@ -151,7 +152,7 @@ export const runSoak = (options: SoakOptions): Effect.Effect<SoakReport, never, 
 
     // ----- state fed by the children's events
     const sources = new Map<number, SourceState>()
-    const sourcesByPort = new Map<number, Array<number>>()
+    const sourcesByPeer = new Map<string, Array<number>>()
     const segments: Array<DestinationSegment> = []
     const generations: Array<{ destination: number; generation: number; killedAt: number | undefined }> = []
     const violations: Array<string> = []
@@ -160,20 +161,20 @@ export const runSoak = (options: SoakOptions): Effect.Effect<SoakReport, never, 
     let unverifiableSources = 0
     const evaluatedCloses: Array<ProxyClose> = []
     /**
-     * Close lines no known source matched, by peer port: a source's events come on
+     * Close lines no known source matched, by peer: a source's events come on
      * another pipe than the proxy's lines, so a short-lived connection may be closed
      * before the soak hears it was opened. Adopted when it is; after a while, taken
-     * for a connection that sent no records (silent, burst). Ports are not reused
-     * that soon (the kernel moves on through its range).
+     * for a connection that sent no records (silent, burst: they connect from
+     * 127.0.0.1, sources from addresses of their own).
      */
-    const earlyCloses = new Map<number, { readonly close: ProxyClose; readonly at: number }>()
+    const earlyCloses = new Map<string, { readonly close: ProxyClose; readonly at: number }>()
     const earlyCloseMillis = 10_000
     const settleEarlyCloses = (all: boolean) => {
       const now = Date.now()
-      for (const [port, early] of earlyCloses) {
+      for (const [peer, early] of earlyCloses) {
         if (!all && early.at > now - earlyCloseMillis) continue
         evaluatedCloses.push(early.close)
-        earlyCloses.delete(port)
+        earlyCloses.delete(peer)
       }
     }
     const ledgerTotals = {
@@ -223,28 +224,27 @@ export const runSoak = (options: SoakOptions): Effect.Effect<SoakReport, never, 
     const groups: Array<GroupState> = []
     const destinationName = (index: number) => `127.0.0.1:${destinations[index]!.port}`
 
-    // The proxy's last lines per peer port, for a failure to show what the proxy said about a source.
-    const linesByPort = new Map<number, Array<string>>()
+    // The proxy's last lines per peer, for a failure to show what the proxy said about a source.
+    const linesByPeer = new Map<string, Array<string>>()
     const remember = (parsed: LogLine, line: string) => {
       const peer = parsed.annotations["peer"]
       if (typeof peer !== "string") return
-      const port = Number(peer.split(":").at(-1))
-      const lines = linesByPort.get(port) ?? []
-      linesByPort.delete(port)
-      linesByPort.set(port, lines)
+      const lines = linesByPeer.get(peer) ?? []
+      linesByPeer.delete(peer)
+      linesByPeer.set(peer, lines)
       lines.push(line.length > 400 ? `${line.slice(0, 400)}...` : line)
       if (lines.length > 12) lines.shift()
-      if (linesByPort.size > 20_000) linesByPort.delete(linesByPort.keys().next().value!)
+      if (linesByPeer.size > 20_000) linesByPeer.delete(linesByPeer.keys().next().value!)
     }
     const describeSource = (sourceId: number) => {
       const source = sources.get(sourceId)
       if (source === undefined) return `source ${sourceId}: no longer tracked`
       const age = (at: number | undefined) => at === undefined ? "never" : `${Date.now() - at}ms ago`
-      return `source ${sourceId} (group ${source.group}, port ${source.port}, proxy run ${source.proxyGeneration} of ${proxy.generation}, wrote ${source.written} B, closed ${
+      return `source ${sourceId} (group ${source.group}, from ${source.peer}, proxy run ${source.proxyGeneration} of ${proxy.generation}, wrote ${source.written} B, closed ${
         age(source.closedAt)
       }, proxy's close line ${age(source.closeSeenAt)}${
         source.close === undefined ? "" : `: ${JSON.stringify(source.close)}`
-      }); the proxy's lines for its port:\n      ${(linesByPort.get(source.port) ?? []).join("\n      ")}`
+      }); the proxy's lines for it:\n      ${(linesByPeer.get(source.peer) ?? []).join("\n      ")}`
     }
     const describeDestinations = () =>
       destinations.map((d) =>
@@ -278,8 +278,7 @@ export const runSoak = (options: SoakOptions): Effect.Effect<SoakReport, never, 
       remember(parsed, line)
       const closed = connectionClosed(parsed)
       if (closed === undefined) return
-      const peerPort = Number(closed.peer.split(":").at(-1))
-      const candidates = sourcesByPort.get(peerPort) ?? []
+      const candidates = sourcesByPeer.get(closed.peer) ?? []
       const sourceId = candidates.find((id) => sources.get(id)?.close === undefined)
       const close: ProxyClose = {
         sourceId,
@@ -292,9 +291,9 @@ export const runSoak = (options: SoakOptions): Effect.Effect<SoakReport, never, 
       }
       const source = sourceId === undefined ? undefined : sources.get(sourceId)
       if (source === undefined) {
-        const earlier = earlyCloses.get(peerPort)
+        const earlier = earlyCloses.get(closed.peer)
         if (earlier !== undefined) evaluatedCloses.push(earlier.close)
-        earlyCloses.set(peerPort, { close, at: Date.now() })
+        earlyCloses.set(closed.peer, { close, at: Date.now() })
       } else {
         source.close = close
         source.closeSeenAt = Date.now()
@@ -511,19 +510,20 @@ export const runSoak = (options: SoakOptions): Effect.Effect<SoakReport, never, 
             connectedAt: now,
             cleanlyEndedAfter: undefined,
             group: group.index,
-            port: event.port,
+            peer: `${event.address}:${event.port}`,
             proxyGeneration: proxy.generation,
             written: 0,
             closedAt: undefined,
             close: undefined,
             closeSeenAt: undefined
           })
-          const list = sourcesByPort.get(event.port) ?? []
+          const peer = `${event.address}:${event.port}`
+          const list = sourcesByPeer.get(peer) ?? []
           list.push(event.id)
-          sourcesByPort.set(event.port, list)
-          const early = earlyCloses.get(event.port)
+          sourcesByPeer.set(peer, list)
+          const early = earlyCloses.get(peer)
           if (early !== undefined && early.at > now - earlyCloseMillis) {
-            earlyCloses.delete(event.port)
+            earlyCloses.delete(peer)
             const source = sources.get(event.id)!
             source.close = { ...early.close, sourceId: event.id }
             source.closeSeenAt = now
@@ -565,6 +565,7 @@ export const runSoak = (options: SoakOptions): Effect.Effect<SoakReport, never, 
             port: proxy.port,
             connections: options.connectionsPerGroup,
             idBase: (group.index + 1) * 100_000_000 + group.generation * 1_000_000,
+            localNet: 16 + group.index,
             recordsPerSecond: options.recordsPerSecond,
             meanPayload: options.meanPayload
           },
@@ -727,9 +728,9 @@ export const runSoak = (options: SoakOptions): Effect.Effect<SoakReport, never, 
         for (const source of [...settled, ...orphans]) {
           sources.delete(source.sourceId)
           for (const destination of destinations) destination.reached.delete(source.sourceId)
-          const list = sourcesByPort.get(source.port)?.filter((id) => id !== source.sourceId) ?? []
-          if (list.length === 0) sourcesByPort.delete(source.port)
-          else sourcesByPort.set(source.port, list)
+          const list = sourcesByPeer.get(source.peer)?.filter((id) => id !== source.sourceId) ?? []
+          if (list.length === 0) sourcesByPeer.delete(source.peer)
+          else sourcesByPeer.set(source.peer, list)
         }
         const keep = segments.filter((s) =>
           s.sourceId === undefined ? false : !ids.has(s.sourceId) && sources.has(s.sourceId)

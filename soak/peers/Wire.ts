@@ -20,7 +20,8 @@ export type DestinationCommand =
   | { readonly cmd: "halfclose" }
 
 export type SourceEvent =
-  | { readonly e: "connected"; readonly id: number; readonly port: number }
+  /** `address:port` is the connection's own end: the proxy's `peer` for it, unique in the soak (see `localNet`). */
+  | { readonly e: "connected"; readonly id: number; readonly address: string; readonly port: number }
   | { readonly e: "closed"; readonly id: number; readonly written: number; readonly clean: boolean }
   /** Per open connection: [sourceId, bytes written so far]. */
   | { readonly e: "progress"; readonly written: ReadonlyArray<readonly [number, number]> }
@@ -49,6 +50,11 @@ export interface SourceSettings {
   readonly connections: number
   /** Source ids are `idBase + n`: unique per source connection over the whole soak. */
   readonly idBase: number
+  /**
+   * Each connection binds its own local address, 127.`localNet`.x.y, so that the
+   * proxy's `peer` names it alone: ports alone are reused within seconds.
+   */
+  readonly localNet: number
   readonly recordsPerSecond: number
   readonly meanPayload: number
 }

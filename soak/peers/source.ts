@@ -27,12 +27,18 @@ interface Slot {
 }
 
 let nextId = settings.idBase
+let nextAddress = 0
+/** A local address of its own for each connection (65,000 of them before one comes back). */
+const localAddress = () => {
+  const n = nextAddress++ % 65_000
+  return `127.${settings.localNet}.${Math.floor(n / 250) + 1}.${(n % 250) + 1}`
+}
 let stopping = false
 const slots: Array<Slot> = []
 
 const connectSlot = (slot: Slot) => {
   if (stopping) return
-  const socket = net.connect({ host: settings.host, port: settings.port })
+  const socket = net.connect({ host: settings.host, port: settings.port, localAddress: localAddress() })
   socket.setNoDelay(true)
   slot.socket = socket
   slot.writer = undefined
@@ -43,7 +49,12 @@ const connectSlot = (slot: Slot) => {
   socket.on("connect", () => {
     connected = true
     slot.writer = new RecordWriter(nextId++)
-    emit({ e: "connected", id: slot.writer.sourceId, port: socket.localPort ?? 0 })
+    emit({
+      e: "connected",
+      id: slot.writer.sourceId,
+      address: socket.localAddress ?? "",
+      port: socket.localPort ?? 0
+    })
   })
   socket.on("data", () => {})
   socket.on("drain", () => {
