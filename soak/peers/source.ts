@@ -42,7 +42,7 @@ const connectSlot = (slot: Slot) => {
   let connected = false
   socket.on("connect", () => {
     connected = true
-    slot.writer = new RecordWriter(nextId++)
+    slot.writer = new RecordWriter(nextId++, settings.framed === true)
     emit({ e: "connected", id: slot.writer.sourceId, port: socket.localPort ?? 0 })
   })
   socket.on("data", () => {})
