@@ -8,13 +8,13 @@
  * closes the source.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Duration, Effect, Logger } from "effect"
+import { Duration, Effect, Fiber, Logger } from "effect"
 import { makeProxyConfig } from "../../src/Proxy/Config.js"
 import type { MessageFraming } from "../../src/Proxy/Framing/Framing.js"
 import * as Proxy from "../../src/Proxy/Proxy.js"
 import type { ProxyStats } from "../../src/Proxy/Stats.js"
 import type { ReceivedConnection, TestSource } from "../support/Peers.js"
-import { destination, freePort, loopback, source } from "../support/Peers.js"
+import { destination, freePort, loopback, refusesConnections, source } from "../support/Peers.js"
 import { startProxy, statsUntil } from "../support/TestProxy.js"
 import { encode, splitMessages } from "./Messages.js"
 
@@ -212,6 +212,36 @@ for (const framing of framings) {
           expect(link.messagesDelivered).toBe(sent.length - 101)
           expect(link.messagesDropped).toBe(1)
         }
+      }))
+
+    it.scopedLive("shutdown while a source is inside a message: it is closed at the next message start", () =>
+      Effect.gen(function*() {
+        const d = yield* destination()
+        const config = makeProxyConfig({ listen: { host: loopback, port: 0 }, destinations: [d.endpoint], framing })
+        const routes = yield* Proxy.makeRoutes({
+          metrics: undefined,
+          drainTimeout: Duration.seconds(10),
+          logLevel: undefined,
+          logFormat: undefined,
+          routes: [Proxy.routeOf(config)]
+        })
+        const sent = messagesOf(framing, 20, 17)
+        const stream = Buffer.concat(sent)
+        const middle = Buffer.concat(sent.slice(0, 10)).length + 3
+        const port = routes.routes.route("default")!.address().port
+        const s = yield* source(port)
+        yield* s.write(stream.subarray(0, middle))
+        yield* d.until(() => d.totalBytes() === middle)
+        const stopping = yield* Effect.fork(routes.routes.stopAll)
+        // The listener is closed (the drain has begun, in the same step), and the source, inside message 10, is
+        // still open. Then the rest of it, and more, in one write.
+        while (!(yield* refusesConnections(port))) yield* Effect.yieldNow()
+        expect(s.isClosed()).toBe(false)
+        yield* s.write(stream.subarray(middle))
+        yield* s.until(() => s.isClosed())
+        yield* Fiber.join(stopping)
+        yield* d.until(() => d.connections[0]?.ended === true)
+        expect(d.connections[0]!.data().equals(Buffer.concat(sent.slice(0, 11)))).toBe(true)
       }))
 
     it.scopedLive("a message over --max-message closes the source, with one log line; counted", () =>
