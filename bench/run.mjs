@@ -34,7 +34,7 @@ const option = (name) => {
   return at >= 0 ? args[at + 1] : undefined
 }
 const quick = flag("--quick")
-const allScenarios = ["throughput", "latency", "many", "stalled", "heap", "startup"]
+const allScenarios = ["throughput", "framing", "latency", "many", "stalled", "heap", "startup"]
 const only = (option("--only") ?? allScenarios.join(",")).split(",")
 for (const name of only) {
   if (!allScenarios.includes(name)) {
@@ -155,6 +155,28 @@ if (only.includes("throughput")) {
       sizes.throughputBytes / 2 ** 20
     } MiB from one source, every byte verified at every destination; MB = 10^6 bytes. ` +
       "System calls: `syscr` / `syscw` of the fan-out's own node process (`/proc/PID/io`, all its threads), read just before the source connects and after the last byte arrived, over the MiB the source sent (writes cover all destinations)."
+  )
+}
+
+if (only.includes("framing")) {
+  // Issue 13: the same proxy and the same stream of lines, with --framing lines and with none, interleaved.
+  for (const messageSize of [100, 1024]) {
+    const scenario = `throughput 1→2, lines of ${messageSize} B, --framing lines vs none`
+    const results = await repeat(
+      scenario,
+      ["none", "lines"],
+      runs,
+      (framing) => throughputRun("proxy", 2, sizes.throughputBytes, { framing, messageSize })
+    )
+    const view = { proxy: results.lines, reference: results.none }
+    figure(scenario, "MB/s (sum over destinations)", view, (r) => r.mbPerSecond, 0, ratioAtLeast(0.9))
+    figure(scenario, "CPU seconds of the fan-out process", view, (r) => r.cpuSeconds, 2)
+  }
+  notes.push(
+    `Framing: ${
+      sizes.throughputBytes / 2 ** 20
+    } MiB of lines of 100 B and of 1 KiB from one source to 2 destinations, every byte verified; in these rows ` +
+      "\"proxy\" is the proxy with `--framing lines` and \"reference\" the same proxy with `--framing none`, run alternately."
   )
 }
 

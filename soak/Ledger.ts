@@ -28,6 +28,8 @@ export interface DestinationSegment extends Segment {
   readonly connection: number
   /** The destination itself reset, stalled or half-closed this connection. */
   readonly faulted: boolean
+  /** It ended with the proxy's FIN (not a reset or an error). */
+  readonly clean?: boolean
 }
 
 export interface DestinationGeneration {

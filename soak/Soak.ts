@@ -47,6 +47,12 @@ export interface SoakOptions {
   readonly writeTimeout: Duration.Duration
   /** Added to every bound the README states, for a loaded machine. */
   readonly loadMargin: Duration.Duration
+  /**
+   * `u32be`: the proxy runs with `--framing u32be` and every record goes after its
+   * length (issue 13); then no destination connection may start inside a record,
+   * nor end cleanly inside one unless its link dropped bytes or its source did not end cleanly.
+   */
+  readonly framing?: "none" | "u32be"
   readonly log: (line: string) => void
 }
 
@@ -139,6 +145,7 @@ const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MiB`
 export const runSoak = (options: SoakOptions): Effect.Effect<SoakReport, never, Scope.Scope> =>
   Effect.gen(function*() {
     const startedAt = Date.now()
+    const framed = options.framing === "u32be"
     const changed = new Condition()
     const random = prng(options.seed)
     const margin = Duration.toMillis(options.loadMargin)
@@ -317,6 +324,7 @@ export const runSoak = (options: SoakOptions): Effect.Effect<SoakReport, never, 
         String(proxyBufferBytes)
       ]
       if (configFile !== undefined) writeConfig(configFile)
+      else if (framed) args.push("--framing", "u32be")
       if (features.jsonLogs) args.push("--log-format", "json")
       if (proxy.metrics) args.push("--metrics", `127.0.0.1:${proxy.metricsPort}`)
       const child = yield* spawnProxy(args, onProxyLine(generation), () => {
@@ -347,6 +355,7 @@ export const runSoak = (options: SoakOptions): Effect.Effect<SoakReport, never, 
         {
           "write-timeout": `${Duration.toMillis(options.writeTimeout)}ms`,
           buffer: String(proxyBufferBytes),
+          ...(framed ? { framing: "u32be" } : {}),
           routes
         },
         null,
@@ -456,7 +465,7 @@ export const runSoak = (options: SoakOptions): Effect.Effect<SoakReport, never, 
         const child = yield* spawnPeer(
           "destination",
           `destination ${destination.index}`,
-          { host: "127.0.0.1", port: destination.port },
+          { host: "127.0.0.1", port: destination.port, framed },
           onDestinationLine(destination, generation),
           () => {
             if (generation === destination.generation && destination.child !== undefined && !peersDone.value) {
@@ -567,7 +576,8 @@ export const runSoak = (options: SoakOptions): Effect.Effect<SoakReport, never, 
             idBase: (group.index + 1) * 100_000_000 + group.generation * 1_000_000,
             localNet: 16 + group.index,
             recordsPerSecond: options.recordsPerSecond,
-            meanPayload: options.meanPayload
+            meanPayload: options.meanPayload,
+            framed
           },
           onSourceLine(group, generation),
           () => {
@@ -693,6 +703,28 @@ export const runSoak = (options: SoakOptions): Effect.Effect<SoakReport, never, 
         return Duration.millis(Date.now() - since)
       })
 
+    /**
+     * Framed: a destination connection of a source that ended cleanly, whose link
+     * dropped nothing, and that the destination did not disturb, ends at a record.
+     */
+    const framedEnds = (settled: ReadonlyArray<SourceState>): Array<string> => {
+      const found: Array<string> = []
+      const byId = new Map(settled.map((s) => [s.sourceId, s]))
+      for (const segment of segments) {
+        const source = segment.sourceId === undefined ? undefined : byId.get(segment.sourceId)
+        if (source === undefined || source.cleanlyEndedAfter === undefined) continue
+        if (segment.clean !== true || segment.faulted || segment.endsInsideRecord !== true) continue
+        const link = source.close?.links.find((l) => l.destination === segment.destination)
+        if (link === undefined || link.dropped > 0) continue
+        found.push(
+          `destination ${segment.destination} connection ${segment.connection} (source ${source.sourceId}) ended cleanly ` +
+            `inside a record, at stream offset ${segment.endOffset}, though nothing of its link was dropped ` +
+            "(--framing u32be: a connection the proxy closes on purpose ends at a message boundary)"
+        )
+      }
+      return found
+    }
+
     const checkIntegrity = (round: string) =>
       Effect.gen(function*() {
         if (violations.length > 0) return yield* fail(`${round}: integrity violation: ${violations.join("; ")}`)
@@ -709,6 +741,12 @@ export const runSoak = (options: SoakOptions): Effect.Effect<SoakReport, never, 
         )
         const ids = new Set(settled.map((s) => s.sourceId))
         settleEarlyCloses(round === "the end")
+        if (framed) {
+          const ended = framedEnds(settled)
+          if (ended.length > 0) {
+            return yield* fail(`${round}: ${ended.length} violation(s): ${ended.slice(0, 5).join("; ")}`)
+          }
+        }
         const result = checkLedger({
           sources: settled,
           closes: [...evaluatedCloses.splice(0), ...settled.map((s) => s.close!)],
@@ -887,7 +925,11 @@ export const runSoak = (options: SoakOptions): Effect.Effect<SoakReport, never, 
     const sendGroup = (index: number, command: SourceCommand) => Effect.sync(() => groups[index]!.child?.send(command))
 
     // ----- the run
-    log(`soak: seed ${options.seed} (SEED=${options.seed} reproduces the fault schedule)`)
+    log(
+      `soak: seed ${options.seed} (SEED=${options.seed} reproduces the fault schedule)${
+        framed ? "; --framing u32be" : ""
+      }`
+    )
     for (let index = 0; index < options.destinations; index++) {
       const destination: DestinationState = {
         index,

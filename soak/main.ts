@@ -1,5 +1,5 @@
 /**
- * `npm run soak -- --minutes N [--sources 200] [--destinations 3] [--seed S]`:
+ * `npm run soak -- --minutes N [--sources 200] [--destinations 3] [--seed S] [--framing u32be]`:
  * the proxy under random faults for N minutes; prints the report and exits 1 on
  * any integrity violation, unbalanced counter or leak. `SEED=...` replays a run's
  * fault schedule.
@@ -19,9 +19,16 @@ const { values } = parseArgs({
     seed: { type: "string" },
     rate: { type: "string", default: "5" },
     payload: { type: "string", default: "100" },
-    margin: { type: "string", default: "10" }
+    margin: { type: "string", default: "10" },
+    // `u32be`: the proxy with --framing u32be, each record after its length (issue 13).
+    framing: { type: "string", default: "none" }
   }
 })
+
+if (values.framing !== "none" && values.framing !== "u32be") {
+  console.error(`--framing ${values.framing}: expected none or u32be`)
+  process.exit(2)
+}
 
 const seed = Number(values.seed ?? process.env["SEED"] ?? newSeed())
 const sources = Number(values.sources)
@@ -40,6 +47,7 @@ const program = Effect.gen(function*() {
     meanPayload: Number(values.payload),
     writeTimeout: Duration.seconds(2),
     loadMargin: Duration.seconds(Number(values.margin)),
+    framing: values.framing === "u32be" ? "u32be" : "none",
     log: (line) => console.log(`[${new Date().toISOString().slice(11, 19)}] ${line}`)
   })
   console.log(formatReport(report, { sources: groups * Math.ceil(sources / groups), destinations }))

@@ -7,7 +7,7 @@ import * as net from "node:net"
 import { parentPort, workerData } from "node:worker_threads"
 import { nowMs, nowNs } from "./clock.mjs"
 import { messageFramer } from "./frames.mjs"
-import { Verifier } from "./pattern.mjs"
+import { patternOf, Verifier } from "./pattern.mjs"
 
 const { mode } = workerData
 let bytes = 0
@@ -27,8 +27,10 @@ const checkComplete = () => {
   }
 }
 
+const pattern = patternOf(workerData.messageSize)
+
 const onStream = (socket) => {
-  const verifier = new Verifier()
+  const verifier = new Verifier(pattern)
   let counted = false
   socket.on("data", (chunk) => {
     if (!verifier.check(chunk) && !counted) {

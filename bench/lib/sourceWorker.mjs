@@ -6,9 +6,11 @@
 import * as net from "node:net"
 import { parentPort, workerData } from "node:worker_threads"
 import { messageSize, nowMs, nowNs } from "./clock.mjs"
-import { block, period } from "./pattern.mjs"
+import { patternOf } from "./pattern.mjs"
 
 const { mode, ports } = workerData
+// `messageSize`: the stream is lines of that many bytes (a framed run); else the plain pattern.
+const { block, period } = patternOf(workerData.messageSize)
 let stopped = false
 
 const connect = (port) =>

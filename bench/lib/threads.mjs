@@ -14,8 +14,8 @@ const once = (worker, type) =>
   })
 
 /** A sink thread listening on 127.0.0.1 (see sinkWorker.mjs for the modes). */
-export const startSink = async (mode) => {
-  const worker = new Worker(new URL("./sinkWorker.mjs", import.meta.url), { workerData: { mode } })
+export const startSink = async (mode, extra = {}) => {
+  const worker = new Worker(new URL("./sinkWorker.mjs", import.meta.url), { workerData: { mode, ...extra } })
   const { port } = await once(worker, "listening")
   return {
     port,

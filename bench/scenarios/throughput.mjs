@@ -7,12 +7,19 @@ import { startServer } from "../lib/servers.mjs"
 import { within } from "../lib/stats.mjs"
 import { startSink, startSource } from "../lib/threads.mjs"
 
-export const throughputRun = async (kind, destinations, totalBytes) => {
-  const sinks = await Promise.all(Array.from({ length: destinations }, () => startSink("stream")))
+/**
+ * `framed`: the proxy with `--framing` and a stream of lines of `messageSize`
+ * bytes (issue 13), e.g. `{ framing: "lines", messageSize: 100 }`; the same
+ * stream with `framing: "none"` is its comparison.
+ */
+export const throughputRun = async (kind, destinations, totalBytes, framed = undefined) => {
+  const messageSize = framed?.messageSize
+  const sinks = await Promise.all(Array.from({ length: destinations }, () => startSink("stream", { messageSize })))
   const ports = sinks.map((sink) => sink.port)
-  const server = kind === "ceiling" ? undefined : await startServer(kind, ports)
+  const extra = framed === undefined ? [] : ["--framing", framed.framing]
+  const server = kind === "ceiling" ? undefined : await startServer(kind, ports, extra)
   const ioBefore = server ? ioCounters(server.pid) : { reads: Number.NaN, writes: Number.NaN }
-  const source = startSource({ mode: "stream", ports: server ? [server.port] : ports, totalBytes })
+  const source = startSource({ mode: "stream", ports: server ? [server.port] : ports, totalBytes, messageSize })
   try {
     const cpuBefore = server ? cpuSeconds(server.pid) : Number.NaN
     const completions = sinks.map((sink) => sink.complete(totalBytes))

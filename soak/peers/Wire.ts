@@ -7,7 +7,11 @@ import type { Segment } from "../../test/support/Records.js"
 export type DestinationEvent =
   | { readonly e: "listening"; readonly port: number }
   | { readonly e: "violation"; readonly message: string }
-  | ({ readonly e: "segment"; readonly connection: number; readonly faulted: boolean } & Segment)
+  /** `clean`: the connection ended with the proxy's FIN, not a reset or an error. */
+  | (
+    & { readonly e: "segment"; readonly connection: number; readonly faulted: boolean; readonly clean?: boolean }
+    & Segment
+  )
   /** Per open connection carrying a known source: [sourceId, stream offset reached]. */
   | { readonly e: "progress"; readonly open: ReadonlyArray<readonly [number, number]>; readonly connections: number }
 
@@ -42,6 +46,8 @@ export type SourceCommand =
 export interface DestinationSettings {
   readonly host: string
   readonly port: number
+  /** The records come framed (`--framing u32be`, issue 13). */
+  readonly framed?: boolean
 }
 
 export interface SourceSettings {
@@ -57,6 +63,8 @@ export interface SourceSettings {
   readonly localNet: number
   readonly recordsPerSecond: number
   readonly meanPayload: number
+  /** Each record after its u32be length (`--framing u32be`, issue 13). */
+  readonly framed?: boolean
 }
 
 export const settingsVariable = "SOAK_PEER"

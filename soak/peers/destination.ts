@@ -19,6 +19,9 @@ interface Open {
   readonly socket: net.Socket
   readonly checker: StreamChecker
   faulted: boolean
+  /** The proxy's FIN arrived (not a reset, not an error). */
+  ended: boolean
+  failed: boolean
 }
 
 const open = new Map<number, Open>()
@@ -29,8 +32,10 @@ const server = net.createServer({ pauseOnConnect: true }, (socket) => {
   const id = ++accepted
   const connection: Open = {
     socket,
-    checker: new StreamChecker(`destination port ${settings.port} connection ${id}`),
-    faulted: false
+    checker: new StreamChecker(`destination port ${settings.port} connection ${id}`, settings.framed === true),
+    faulted: false,
+    ended: false,
+    failed: false
   }
   open.set(id, connection)
   socket.on("data", (chunk: Buffer) => {
@@ -39,10 +44,21 @@ const server = net.createServer({ pauseOnConnect: true }, (socket) => {
     const after = connection.checker.violation
     if (before === undefined && after !== undefined) emit({ e: "violation", message: after })
   })
-  socket.on("error", () => {})
+  socket.on("end", () => {
+    connection.ended = true
+  })
+  socket.on("error", () => {
+    connection.failed = true
+  })
   socket.on("close", () => {
     open.delete(id)
-    emit({ e: "segment", connection: id, faulted: connection.faulted, ...connection.checker.segment() })
+    emit({
+      e: "segment",
+      connection: id,
+      faulted: connection.faulted,
+      clean: connection.ended && !connection.failed,
+      ...connection.checker.segment()
+    })
   })
   if (Date.now() < stalledUntil) connection.faulted = true
   else socket.resume()

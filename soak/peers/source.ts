@@ -48,7 +48,7 @@ const connectSlot = (slot: Slot) => {
   let connected = false
   socket.on("connect", () => {
     connected = true
-    slot.writer = new RecordWriter(nextId++)
+    slot.writer = new RecordWriter(nextId++, settings.framed === true)
     emit({
       e: "connected",
       id: slot.writer.sourceId,

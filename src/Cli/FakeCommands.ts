@@ -1,6 +1,7 @@
 import { Command } from "@effect/cli"
 import { Effect, Either } from "effect"
 import { parseEndpoint, parseListenAddress } from "../Proxy/Endpoint.js"
+import { parseFraming } from "../Proxy/Framing/Framing.js"
 import { InvalidConfig } from "../Proxy/Errors.js"
 import { durationSpelling, parseByteSize, parseDuration } from "../Proxy/Units.js"
 import type { CommandHelp } from "./Help.js"
@@ -45,14 +46,25 @@ const sourceOptions = {
   host: option("host", "HOST", "The host to connect to.", "127.0.0.1"),
   interval: option("interval", "DURATION", `Time between two lines: ${durationSpelling}.`, "1s"),
   size: option("size", "N", "Random characters per line (a newline follows each).", "16"),
+  framing: option(
+    "framing",
+    "FRAMING",
+    "lines, u16be or u32be: send numbered messages (#N and 1 to 2x --size random characters) in that framing, " +
+      "each in two writes cut at a random point, half an --interval apart.",
+    "none"
+  ),
   logLevel
 }
+
+/** `--framing` of a fake: none, or the framing of its numbered messages. */
+const fakeFraming = (text: string | undefined) =>
+  Effect.map(decodeFlag("framing", text ?? "none", parseFraming), (framing) => framing === "none" ? undefined : framing)
 
 export const fakeSourceHelp: CommandHelp = {
   name: "fake-source",
   summary:
     "Connect to HOST:PORT and send a line of --size random characters every --interval; reconnect about every 2 s when it cannot connect or is cut off.",
-  usage: ["[--port PORT] [--host HOST] [--interval DURATION] [--size N]"],
+  usage: ["[--port PORT] [--host HOST] [--interval DURATION] [--size N] [--framing lines|u16be|u32be]"],
   options: Object.values(sourceOptions),
   notes: []
 }
@@ -68,25 +80,37 @@ export const fakeSourceCommand = Command.make(
         const target = yield* decodeFlag("host", `${host.includes(":") ? `[${host}]` : host}:${port}`, parseEndpoint)
         const interval = yield* decodeFlag("interval", options.interval ?? "1s", parseDuration)
         const size = yield* decodeFlag("size", options.size ?? "16", positiveInteger)
+        const framing = yield* fakeFraming(options.framing)
         yield* Effect.logInfo(
-          `sending ${size} random characters and a newline every ${options.interval ?? "1s"} to ${host}:${port}`
+          framing === undefined
+            ? `sending ${size} random characters and a newline every ${options.interval ?? "1s"} to ${host}:${port}`
+            : `sending a numbered ${framing} message every ${
+              options.interval ?? "1s"
+            }, in two writes, to ${host}:${port}`
         )
         // Loaded only to run it: the fakes are not needed for --help or a bad flag.
         const FakeSource = yield* Effect.promise(() => import("../Fakes/FakeSource.js"))
-        return yield* FakeSource.run({ target, interval, size })
+        return yield* FakeSource.run({ target, interval, size, framing })
       }).pipe(withLogLevel(options.logLevel)))
 )
 
 const destinationOptions = {
   port: option("port", "PORT", "The port to listen on; 0 lets the OS choose (the log says which).", "8080"),
   host: option("host", "HOST", "The address to listen on.", "every interface"),
+  framing: option(
+    "framing",
+    "FRAMING",
+    "lines, u16be or u32be: check each connection's messages (as fake-source --framing sends them), log each " +
+      "one as whole or not, and how many were whole when the connection ends.",
+    "none"
+  ),
   logLevel
 }
 
 export const fakeDestinationHelp: CommandHelp = {
   name: "fake-destination",
   summary: "Accept any number of connections and log what each receives: a preview and a running byte count.",
-  usage: ["[--port PORT] [--host HOST]"],
+  usage: ["[--port PORT] [--host HOST] [--framing lines|u16be|u32be]"],
   options: Object.values(destinationOptions),
   notes: []
 }
@@ -101,8 +125,9 @@ export const fakeDestinationCommand = Command.make(
         const host = options.host
         const text = host === undefined ? String(port) : `${host.includes(":") ? `[${host}]` : host}:${port}`
         const listen = yield* decodeFlag("host", text, parseListenAddress)
+        const framing = yield* fakeFraming(options.framing)
         const FakeDestination = yield* Effect.promise(() => import("../Fakes/FakeDestination.js"))
-        return yield* FakeDestination.run({ listen })
+        return yield* FakeDestination.run({ listen, framing })
       }).pipe(withLogLevel(options.logLevel)))
 )
 

@@ -23,6 +23,8 @@ const options = {
   bufferBytes: settingOption("bufferBytes"),
   maxConnections: settingOption("maxConnections"),
   allow: settingOption("allow"),
+  framing: settingOption("framing"),
+  maxMessageBytes: settingOption("maxMessageBytes"),
   metrics: settingOption("metrics"),
   drainTimeout: settingOption("drainTimeout"),
   logLevel: settingOption("logLevel"),

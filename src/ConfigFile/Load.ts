@@ -107,7 +107,15 @@ const destinationOf = (
 })
 
 /** The settings a route may override. */
-type Overridable = "connectTimeout" | "writeTimeout" | "bufferBytes" | "idleTimeout" | "maxConnections" | "allow"
+type Overridable =
+  | "connectTimeout"
+  | "writeTimeout"
+  | "bufferBytes"
+  | "idleTimeout"
+  | "maxConnections"
+  | "allow"
+  | "framing"
+  | "maxMessageBytes"
 
 /**
  * Every setting of every route, from the file's entries: a route's own value, else
@@ -122,7 +130,9 @@ export const resolveRoutes = (entry: FileEntry, flags: FlagValues): Effect.Effec
       bufferBytes: yield* topValue("bufferBytes", flags, entry.bufferBytes, settingDefaults.bufferBytes),
       idleTimeout: yield* topValue("idleTimeout", flags, entry.idleTimeout, settingDefaults.idleTimeout),
       maxConnections: yield* topValue("maxConnections", flags, entry.maxConnections, undefined),
-      allow: yield* topValue("allow", flags, entry.allow, undefined)
+      allow: yield* topValue("allow", flags, entry.allow, undefined),
+      framing: yield* topValue("framing", flags, entry.framing, settingDefaults.framing),
+      maxMessageBytes: yield* topValue("maxMessageBytes", flags, entry.maxMessageBytes, settingDefaults.maxMessageBytes)
     }
     const routes = entry.routes.map((route): RouteConfig => {
       const connectTimeout = route.connectTimeout ?? top.connectTimeout!
@@ -137,6 +147,8 @@ export const resolveRoutes = (entry: FileEntry, flags: FlagValues): Effect.Effec
         idleTimeout: route.idleTimeout ?? top.idleTimeout!,
         maxConnections: route.maxConnections ?? top.maxConnections,
         allow: route.allow ?? top.allow,
+        framing: route.framing ?? top.framing!,
+        maxMessageBytes: route.maxMessageBytes ?? top.maxMessageBytes!,
         destinations: route.destinations.map((d) => destinationOf(d, { connectTimeout, writeTimeout, bufferBytes }))
       }
     })

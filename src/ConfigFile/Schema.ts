@@ -64,6 +64,8 @@ export interface Overrides {
   readonly idleTimeout?: Duration.Duration
   readonly maxConnections?: number
   readonly allow?: ReadonlyArray<Cidr>
+  readonly framing?: SettingValue<"framing">
+  readonly maxMessageBytes?: number
 }
 
 export interface DestinationEntry extends Pick<Overrides, "connectTimeout" | "writeTimeout" | "bufferBytes"> {

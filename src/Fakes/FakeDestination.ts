@@ -1,4 +1,5 @@
 import * as Chunk from "effect/Chunk"
+import * as Either from "effect/Either"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as FiberSet from "effect/FiberSet"
@@ -7,15 +8,25 @@ import type * as Scope from "effect/Scope"
 import type { Endpoint, ListenAddress } from "../Proxy/Endpoint.js"
 import { formatEndpoint } from "../Proxy/Endpoint.js"
 import type { ConnectionLost, ListenError } from "../Proxy/Errors.js"
+import type { MessageFraming } from "../Proxy/Framing/Framing.js"
 import * as Tcp from "../Proxy/Tcp.js"
 import { formatBytes } from "../Proxy/Units.js"
+import type { Checked } from "./Numbered.js"
+import { MessageChecker } from "./Numbered.js"
 import { preview } from "./Preview.js"
 
 export interface FakeDestinationOptions {
   readonly listen: ListenAddress
   /** Log each receipt at debug level instead of info (the demo prints a table instead). */
   readonly quiet?: boolean
+  /** Check each connection's messages in this framing, and say how many were whole. */
+  readonly framing?: MessageFraming | undefined
 }
+
+const describeChecked = (id: number, checked: Checked): string =>
+  checked._tag === "Whole"
+    ? `#${id} message #${checked.n} (${checked.bytes} B): whole`
+    : `#${id} NOT a whole message (${checked.bytes.length} B): ${preview(checked.bytes)}`
 
 export interface FakeDestination {
   readonly address: Endpoint
@@ -45,21 +56,37 @@ export const make = (options: FakeDestinationOptions): Effect.Effect<FakeDestina
         )
         const id = ++totals.connections
         let bytes = 0
+        const checker = options.framing === undefined ? undefined : new MessageChecker(options.framing)
+        const summary = () =>
+          checker === undefined ? "" : `: ${checker.whole} whole message(s), ${checker.partial} not whole`
         yield* log(`connection #${id} from ${connection.peer}`)
-        while (true) {
-          const [chunks, done] = yield* received.takeAll
-          for (const chunk of Chunk.toReadonlyArray(chunks)) {
-            bytes += chunk.length
-            totals.bytes += chunk.length
-            yield* log(`#${id} +${chunk.length} B (total ${formatBytes(bytes)}) ${preview(chunk)}`)
-          }
-          if (done) break
+        const outcome = yield* Effect.either(
+          Effect.gen(function*() {
+            while (true) {
+              const [chunks, done] = yield* received.takeAll
+              for (const chunk of Chunk.toReadonlyArray(chunks)) {
+                bytes += chunk.length
+                totals.bytes += chunk.length
+                if (checker === undefined) {
+                  yield* log(`#${id} +${chunk.length} B (total ${formatBytes(bytes)}) ${preview(chunk)}`)
+                } else {
+                  for (const checked of checker.push(chunk)) yield* log(describeChecked(id, checked))
+                }
+              }
+              if (done) break
+            }
+          }).pipe(Effect.ensuring(Effect.suspend(() => {
+            const rest = checker?.end()
+            return rest === undefined ? Effect.void : log(describeChecked(id, rest))
+          })))
+        )
+        if (Either.isLeft(outcome)) {
+          return yield* Effect.logWarning(
+            `connection #${id} lost: ${outcome.left.reason}, after ${formatBytes(bytes)}${summary()}`
+          )
         }
-        yield* log(`connection #${id} closed by ${connection.peer} after ${formatBytes(bytes)}`)
-      }).pipe(
-        Effect.catchAll((error) => Effect.logWarning(`connection lost: ${error.reason}`)),
-        Effect.scoped
-      )
+        yield* log(`connection #${id} closed by ${connection.peer} after ${formatBytes(bytes)}${summary()}`)
+      }).pipe(Effect.scoped)
 
     yield* Effect.forkScoped(Effect.forever(Effect.flatMap(listener.accept, (accepted) =>
       accepted._tag === "Socket"

@@ -2,7 +2,9 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type { Endpoint } from "../Proxy/Endpoint.js"
 import { formatEndpoint } from "../Proxy/Endpoint.js"
+import type { MessageFraming } from "../Proxy/Framing/Framing.js"
 import * as Tcp from "../Proxy/Tcp.js"
+import { numberedMessage } from "./Numbered.js"
 import { preview } from "./Preview.js"
 
 export interface FakeSourceOptions {
@@ -13,6 +15,12 @@ export interface FakeSourceOptions {
   readonly size: number
   /** Log each message at debug level instead of info (the demo prints a table instead). */
   readonly quiet?: boolean
+  /**
+   * Numbered messages of random sizes (1 to twice `size` characters) in this
+   * framing, each sent in two writes cut at a random point, half an `interval`
+   * apart, as a feed's messages come over TCP.
+   */
+  readonly framing?: MessageFraming | undefined
 }
 
 /** How long to wait before connecting again after a failure, like the old fake_source. */
@@ -37,13 +45,26 @@ export const run = (options: FakeSourceOptions): Effect.Effect<never> => {
   const session = Effect.gen(function*() {
     const connection = yield* Tcp.connect(options.target, Duration.seconds(3))
     yield* Effect.logInfo(`connected to ${target}`)
+    const framing = options.framing
+    let n = 0
     const sendForever = Effect.forever(
-      Effect.gen(function*() {
-        const message = randomMessage(options.size)
-        yield* connection.write([message])
-        yield* log(`sent ${message.length} B ${preview(message)}`)
-        yield* Effect.sleep(options.interval)
-      })
+      framing === undefined
+        ? Effect.gen(function*() {
+          const message = randomMessage(options.size)
+          yield* connection.write([message])
+          yield* log(`sent ${message.length} B ${preview(message)}`)
+          yield* Effect.sleep(options.interval)
+        })
+        : Effect.gen(function*() {
+          const message = numberedMessage(framing, ++n, 1 + Math.floor(Math.random() * 2 * options.size))
+          const cut = 1 + Math.floor(Math.random() * (message.length - 1))
+          const half = Duration.times(options.interval, 0.5)
+          yield* connection.write([message.subarray(0, cut)])
+          yield* Effect.sleep(half)
+          yield* connection.write([message.subarray(cut)])
+          yield* log(`sent message #${n}, ${message.length} B in two writes (${cut} B, then the rest)`)
+          yield* Effect.sleep(half)
+        })
     )
     return yield* Effect.raceFirst(sendForever, connection.lost)
   }).pipe(Effect.scoped)

@@ -2,6 +2,7 @@ import { Config, Effect, Either, Option } from "effect"
 import type { Duration } from "effect"
 import type { Cidr } from "./Cidr.js"
 import type { Endpoint, ListenAddress } from "./Endpoint.js"
+import type { Framing } from "./Framing/Framing.js"
 import { formatEndpoint } from "./Endpoint.js"
 import { InvalidConfig, MissingConfig } from "./Errors.js"
 import { listenClash } from "./ListenClash.js"
@@ -33,6 +34,10 @@ export interface ProxyConfig {
   readonly maxConnections: number | undefined
   /** Source addresses allowed to connect; everyone by default. */
   readonly allow: ReadonlyArray<Cidr> | undefined
+  /** How the stream is cut into messages (issue 13); `none` forwards bytes as they come. */
+  readonly framing: Framing
+  /** With a framing: the longest message a source may send before it is closed. */
+  readonly maxMessageBytes: number
   /** The route's name, in logs and as the metrics label `route`; `default` when configured by flags. */
   readonly name?: string | undefined
 }
@@ -57,7 +62,9 @@ const legacyKeys = [
   "metrics",
   "maxConnections",
   "allow",
-  "drainTimeout"
+  "drainTimeout",
+  "framing",
+  "maxMessageBytes"
 ] as const satisfies ReadonlyArray<SettingKey>
 type LegacyKey = (typeof legacyKeys)[number]
 
@@ -80,6 +87,8 @@ export interface ProxySettingsText {
   /** A comma-separated list of address blocks. */
   readonly allow?: string | undefined
   readonly drainTimeout?: string | undefined
+  readonly framing?: string | undefined
+  readonly maxMessageBytes?: string | undefined
 }
 
 interface Given {
@@ -194,7 +203,9 @@ export const resolveProxyConfig = (
     drainTimeout: resolveSetting("drainTimeout", text.drainTimeout, defaults.drainTimeout),
     metrics: resolveSetting("metrics", text.metrics, undefined),
     maxConnections: resolveSetting("maxConnections", text.maxConnections, undefined),
-    allow: resolveSetting("allow", text.allow, undefined)
+    allow: resolveSetting("allow", text.allow, undefined),
+    framing: resolveSetting("framing", text.framing, defaults.framing),
+    maxMessageBytes: resolveSetting("maxMessageBytes", text.maxMessageBytes, defaults.maxMessageBytes)
   }).pipe(
     Effect.flatMap((config) => checkMetricsClash(config, text)),
     Effect.flatMap((config) => refuseSelfLoop(config, text))

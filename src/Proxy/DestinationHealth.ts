@@ -21,6 +21,9 @@ export class DestinationHealth {
   connected = 0
   delivered = 0
   dropped = 0
+  /** Framed routes only: messages delivered whole, and messages missed (issue 13). */
+  messagesDelivered = 0
+  messagesDropped = 0
   /** Attempts to connect that failed (refused, timed out, unresolvable), over all connections. */
   connectFailures = 0
   /** Connections established again after a failure of the same source's link. */

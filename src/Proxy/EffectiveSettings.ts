@@ -17,6 +17,10 @@ export const describeSettings = (config: ProxyConfig): string =>
     `buffer ${formatBytes(config.bufferBytes)} per destination`,
     `max-connections ${config.maxConnections ?? "no limit"}`,
     `allow ${config.allow === undefined ? "everyone" : config.allow.map(formatCidr).join(", ")}`,
+    // Only when on, so a route without framing reads as it always has.
+    ...(config.framing === "none"
+      ? []
+      : [`framing ${config.framing}, max-message ${formatBytes(config.maxMessageBytes)}`]),
     `drain-timeout ${Duration.format(config.drainTimeout)}`,
     `metrics ${config.metrics === undefined ? "off" : formatEndpoint(config.metrics)}`
   ].join("; ")

@@ -3,6 +3,7 @@ import type { Clock } from "effect"
 import { maxRedialDelay, redialDelay, tooSlowRedialDelay } from "./Backoff.js"
 import type { DestinationHealth } from "./DestinationHealth.js"
 import type { Endpoint } from "./Endpoint.js"
+import type { MessageFraming } from "./Framing/Framing.js"
 import { OutboundBuffer } from "./OutboundBuffer.js"
 import * as Patience from "./Patience.js"
 import { LinkCounters } from "./Stats.js"
@@ -56,6 +57,8 @@ export interface LinkSettings {
   readonly bufferBytes: number
   readonly writeTimeoutMillis: number
   readonly connectTimeoutMillis: number
+  /** The route's framing, undefined for `none`: the link then starts and cleanly ends connections at message starts. */
+  readonly framing: MessageFraming | undefined
 }
 
 export type Write =
@@ -153,11 +156,15 @@ export class Forwarder implements Tcp.OutboundHandlers {
     private readonly health: DestinationHealth,
     private readonly settings: LinkSettings,
     private readonly clock: Clock.Clock,
-    private readonly flow: Flow
+    private readonly flow: Flow,
+    /** Framed only: added to a source already streaming (a reload), so its first byte must start a message. */
+    midStream = false
   ) {
     this.logAnnotations = { ...flow.logAnnotations, destination: health.name }
-    this.buffer = new OutboundBuffer(settings.bufferBytes)
+    this.buffer = new OutboundBuffer(settings.bufferBytes, settings.framing)
     this.counters = new LinkCounters(health, this.buffer)
+    this.buffer.tally = this.counters
+    if (midStream) this.buffer.restartAtMessage()
     const now = this.now()
     // A destination other connections already know to be down gets no benefit of the doubt.
     this.state = health.state === "down"
@@ -192,6 +199,25 @@ export class Forwarder implements Tcp.OutboundHandlers {
     } else if (state._tag === "Down") {
       this.counters.addDropped(this.buffer.appendEvictingOldest(chunk))
     }
+  }
+
+  /**
+   * Framed: takes `chunk`, whose first message starts at `firstStart` (-1: none)
+   * and in which `ends` messages end; holds it, from a message start if the
+   * connection is new, or, while down, keeps only the newest whole messages.
+   */
+  offerMessages(chunk: Uint8Array, firstStart: number, ends: number): void {
+    const state = this.state
+    let dropped = 0
+    if (state._tag === "Connected") {
+      dropped = this.buffer.appendMessages(chunk, firstStart, ends)
+      if (state.write._tag === "Idle" && this.buffer.queuedBytes > 0) this.startWrite(state)
+    } else if (state._tag === "Starting") {
+      dropped = this.buffer.appendMessages(chunk, firstStart, ends)
+    } else if (state._tag === "Down") {
+      dropped = this.buffer.appendMessagesEvictingOldest(chunk, firstStart, ends)
+    }
+    if (dropped > 0) this.counters.addDropped(dropped)
   }
 
   /** What this link is doing for the source at `now` (see `Patience.Role`). */
@@ -319,13 +345,15 @@ export class Forwarder implements Tcp.OutboundHandlers {
     state.connection.close()
     const lastedAWhile = this.now() - state.since >= Duration.toMillis(maxRedialDelay)
     this.disconnected()
+    this.restartAtMessage()
     this.down(lastedAWhile ? 1 : state.failures + 1, { _tag: "ConnectionLost", reason })
   }
 
   /** Connected → Down: the destination held the source back too long. */
   private cut(state: Connected, reason: string): void {
-    state.connection.close()
+    this.closeMidStream(state.connection)
     this.disconnected()
+    this.restartAtMessage()
     this.health.writeStallsCut++
     this.onProbation = true
     this.down(state.failures + 1, { _tag: "DestinationTooSlow", reason })
@@ -367,8 +395,11 @@ export class Forwarder implements Tcp.OutboundHandlers {
     const state = this.state
     if (state._tag === "Closed") return
     this.counters.addDropped(this.buffer.abandonWrite() + this.buffer.discardQueued())
-    if (state._tag === "Connected") this.disconnected()
-    if (state._tag === "Connected" || state._tag === "Finishing") state.connection.close()
+    if (state._tag === "Connected") {
+      this.disconnected()
+      this.closeMidStream(state.connection)
+    }
+    if (state._tag === "Finishing") state.connection.close()
     if ((state._tag === "Starting" || state._tag === "Down") && state.attempt !== undefined) {
       state.attempt.connection.close()
     }
@@ -387,6 +418,20 @@ export class Forwarder implements Tcp.OutboundHandlers {
     )
     this.wakeup.wake()
     this.flow.changed()
+  }
+
+  /** Framed: the next connection gets bytes from a message start on; what comes before is dropped. */
+  private restartAtMessage(): void {
+    if (this.settings.framing !== undefined) this.counters.addDropped(this.buffer.restartAtMessage())
+  }
+
+  /**
+   * Closes a connection the proxy gives up on while it may be inside a message:
+   * framed, with a reset, so its destination never sees a clean end there.
+   */
+  private closeMidStream(connection: Tcp.OutboundConnection): void {
+    if (this.settings.framing !== undefined) connection.reset()
+    else connection.close()
   }
 
   private disconnected(): void {

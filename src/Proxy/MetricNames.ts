@@ -58,6 +58,18 @@ export const destinationWriteStallsCut = counter(
   "Connections to the destination cut because it held the source back longer than --write-timeout"
 )
 
+// Framed routes only (issue 13):
+/** Tagged `destination` and `route`. */
+export const messagesDropped = counter(
+  "socket_proxy_messages_dropped_total",
+  "With --framing: messages the destination missed (a message counts once its last byte does), whole"
+)
+/** Tagged `route`. */
+export const framingErrors = counter(
+  "socket_proxy_framing_errors_total",
+  "With --framing: sources closed for sending a message over --max-message (not the route's framing)"
+)
+
 export const sessionDurationSeconds = Metric.histogram(
   "socket_proxy_session_duration_seconds",
   // 10 ms up to about a week, each bucket 4 times the last.

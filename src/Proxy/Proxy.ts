@@ -91,7 +91,9 @@ export const routeOf = (config: ProxyConfig): RouteConfig => ({
   idleTimeout: config.idleTimeout,
   bufferBytes: config.bufferBytes,
   maxConnections: config.maxConnections,
-  allow: config.allow
+  allow: config.allow,
+  framing: config.framing,
+  maxMessageBytes: config.maxMessageBytes
 })
 
 /**

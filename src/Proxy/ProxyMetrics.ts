@@ -59,6 +59,11 @@ class MetricsFeed {
         this.catchUp(at("stalls cut"), tagged(M.destinationWriteStallsCut), health.writeStallsCut),
         this.catchUp(at("sampled out"), tagged(M.destinationSampledOut), health.sampledOut)
       )
+      if (c.framed)
+        updates.push(this.catchUp(at("messages dropped"), tagged(M.messagesDropped), health.messagesDropped))
+    }
+    if (c.framed) {
+      updates.push(this.catchUp("framing errors", Metric.tagged(M.framingErrors, "route", this.route), c.framingErrors))
     }
     return updates
   }

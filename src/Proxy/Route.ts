@@ -111,6 +111,8 @@ export const openRoute = (
           : new ProxyCounters(
             next.destinations.map((destination) => new DestinationHealth(formatEndpoint(destination)))
           )
+        // Once a route is framed, its message metrics stay (its open connections may still be).
+        if (next.framing !== "none") counters.framed = true
         if (counters !== previous?.counters) {
           // Connection ids go on from the previous generation's, so a route's ids never repeat.
           counters.acceptedConnections = previous?.counters.acceptedConnections ?? 0

@@ -22,7 +22,9 @@ const settingsOf = (route: RouteConfig): ReadonlyArray<readonly [string, string]
   ["idle-timeout", formatDuration(route.idleTimeout)],
   ["buffer", formatSize(route.bufferBytes)],
   ["max-connections", route.maxConnections === undefined ? "no limit" : String(route.maxConnections)],
-  ["allow", route.allow === undefined ? "everyone" : route.allow.map(formatCidr).join(", ")]
+  ["allow", route.allow === undefined ? "everyone" : route.allow.map(formatCidr).join(", ")],
+  ["framing", route.framing],
+  ["max-message", formatSize(route.maxMessageBytes)]
 ]
 
 /**

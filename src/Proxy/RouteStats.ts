@@ -20,7 +20,9 @@ export const mergeStats = (all: ReadonlyArray<ProxyCounters>, current: ProxyCoun
           ...sum,
           connected: sum.connected + d.connected,
           delivered: sum.delivered + d.delivered,
-          dropped: sum.dropped + d.dropped
+          dropped: sum.dropped + d.dropped,
+          messagesDelivered: sum.messagesDelivered + d.messagesDelivered,
+          messagesDropped: sum.messagesDropped + d.messagesDropped
         }
       )
     }
@@ -34,6 +36,8 @@ export const mergeStats = (all: ReadonlyArray<ProxyCounters>, current: ProxyCoun
       loop: snapshots.reduce((n, s) => n + s.refusedConnections.loop, 0)
     },
     bytesReceived: snapshots.reduce((n, s) => n + s.bytesReceived, 0),
+    messagesReceived: snapshots.reduce((n, s) => n + s.messagesReceived, 0),
+    framingErrors: snapshots.reduce((n, s) => n + s.framingErrors, 0),
     connections: snapshots.flatMap((s) => s.connections),
     destinations: now.destinations.map((d) => ({ ...(totals.get(d.destination) ?? d), state: d.state }))
   }

@@ -2,6 +2,7 @@ import type { Duration, LogLevel } from "effect"
 import type { Cidr } from "./Cidr.js"
 import type { ProxyConfig } from "./Config.js"
 import type { Endpoint, ListenAddress } from "./Endpoint.js"
+import type { Framing } from "./Framing/Framing.js"
 import { formatEndpoint } from "./Endpoint.js"
 import type { LogFormat } from "./Settings.js"
 
@@ -25,6 +26,8 @@ export interface RouteConfig {
   readonly bufferBytes: number
   readonly maxConnections: number | undefined
   readonly allow: ReadonlyArray<Cidr> | undefined
+  readonly framing: Framing
+  readonly maxMessageBytes: number
 }
 
 /** What a configuration file holds, with the process-wide settings; every default filled in. */
@@ -58,7 +61,9 @@ export const sessionConfig = (
   drainTimeout: top.drainTimeout,
   metrics: top.metrics,
   maxConnections: route.maxConnections,
-  allow: route.allow
+  allow: route.allow,
+  framing: route.framing,
+  maxMessageBytes: route.maxMessageBytes
 })
 
 /** `vehicles on *:8000 -> a:1, b:2`, for logs and `--check`. */

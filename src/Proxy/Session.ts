@@ -8,6 +8,9 @@ import { formatEndpoint } from "./Endpoint.js"
 import type { ConnectionLost } from "./Errors.js"
 import type { Flow } from "./Forwarder.js"
 import { Forwarder } from "./Forwarder.js"
+import type { MessageFraming } from "./Framing/Framing.js"
+import type { TooLong } from "./Framing/Scan.js"
+import { describeTooLong, SourceFrames } from "./Framing/SourceFrames.js"
 import type { IdleWatch, Watched } from "./IdleWatch.js"
 import type { DestinationConfig } from "./Routes.js"
 import { ConnectionCounters } from "./Stats.js"
@@ -41,10 +44,11 @@ export interface LiveSession {
   ): Effect.Effect<void>
 }
 
-const settingsOf = (link: DestinationConfig) => ({
+const settingsOf = (link: DestinationConfig, framing: MessageFraming | undefined) => ({
   bufferBytes: link.bufferBytes,
   writeTimeoutMillis: Duration.toMillis(link.writeTimeout),
-  connectTimeoutMillis: Duration.toMillis(link.connectTimeout)
+  connectTimeoutMillis: Duration.toMillis(link.connectTimeout),
+  framing
 })
 
 /** Whether this connection is forwarded to `link`: each connection independently, with its `sample` share. */
@@ -76,6 +80,15 @@ class Session implements Flow, Watched, Drainable, LiveSession {
   lastActivity: number
   private open = 0
   readonly logAnnotations: Readonly<Record<string, unknown>>
+  // Framing (issue 13); all undefined or empty with `none`.
+  /** Where the source is in its stream of messages. */
+  private readonly frames: SourceFrames | undefined
+  /** Destinations a reload removed while the source was inside a message: they get it to its end, then finish. */
+  private finishing: Array<Forwarder> = []
+  /** The drain closes the source at the next message start. */
+  private closeAtBoundary = false
+  /** The source sent a message over --max-message and was closed. */
+  private tooLong: TooLong | undefined = undefined
 
   constructor(
     socket: net.Socket,
@@ -90,10 +103,12 @@ class Session implements Flow, Watched, Drainable, LiveSession {
     this.lastActivity = monotonicMillis(clock)
     const peer = Tcp.peerOf(socket)
     this.logAnnotations = { connection: id, peer }
+    const framing = context.config.framing
+    this.frames = framing === "none" ? undefined : new SourceFrames(framing, context.config.maxMessageBytes)
     // Every forwarder exists, and dials, before the first byte is read, so none misses any.
     context.links.forEach((link, index) => {
       const health = counters.destinations[index]!
-      if (sampledIn(link)) this.forwarders.push(new Forwarder(link, health, settingsOf(link), clock, this))
+      if (sampledIn(link)) this.forwarders.push(new Forwarder(link, health, this.linkSettings(link), clock, this))
       else health.sampledOut++
     })
     this.all.push(...this.forwarders)
@@ -115,11 +130,14 @@ class Session implements Flow, Watched, Drainable, LiveSession {
       const now = monotonicMillis(this.clock)
       const wanted = new Set(destinations.map(formatEndpoint))
       const kept = this.forwarders.filter((forwarder) => wanted.has(forwarder.name))
-      // A removed destination gets no more chunks; it flushes what it holds as at the source's end.
+      // A removed destination gets no more chunks; it flushes what it holds as at the source's end
+      // (framed: once it has the rest of the message the source is in, so that it ends at a boundary).
       for (const forwarder of this.forwarders) {
         if (wanted.has(forwarder.name)) continue
-        forwarder.counters.until = this.counters.bytesReceived
-        forwarder.sourceEnded(now)
+        if (this.frames === undefined || this.frames.atBoundary) {
+          forwarder.counters.until = this.counters.bytesReceived
+          forwarder.sourceEnded(now)
+        } else this.finishing.push(forwarder)
       }
       // A destination removed and added again gets a new link; the old one may still be flushing.
       const known = new Set(kept.map((forwarder) => forwarder.name))
@@ -132,7 +150,8 @@ class Session implements Flow, Watched, Drainable, LiveSession {
           health.sampledOut++
           continue
         }
-        const forwarder = new Forwarder(link, health, settingsOf(link), this.clock, this)
+        // Framed, it joins at the next message start.
+        const forwarder = new Forwarder(link, health, this.linkSettings(link), this.clock, this, true)
         forwarder.counters.from = this.counters.bytesReceived
         added.push(forwarder)
         this.all.push(forwarder)
@@ -145,12 +164,66 @@ class Session implements Flow, Watched, Drainable, LiveSession {
     })
   }
 
+  private linkSettings(link: DestinationConfig) {
+    return settingsOf(link, this.frames?.framing)
+  }
+
   readonly onData = (chunk: Uint8Array): void => {
     if (chunk.length === 0) return
     this.lastActivity = monotonicMillis(this.clock)
     this.counters.addReceived(chunk.length)
-    for (const forwarder of this.forwarders) forwarder.offer(chunk)
+    if (this.frames === undefined) { for (const forwarder of this.forwarders) forwarder.offer(chunk) }
+    else this.offerMessages(chunk, this.frames)
     this.changed()
+  }
+
+  /**
+   * Framed: scans the chunk once, and gives every forwarder the chunk with where
+   * its first message starts and how many end in it. A message over
+   * --max-message, or the drain, stops the stream at a message start: what comes
+   * after it in the chunk is dropped for every destination, and the source closed.
+   */
+  private offerMessages(chunk: Uint8Array, frames: SourceFrames): void {
+    const scanned = frames.scan(chunk)
+    const firstStart = scanned.firstStart
+    let stopAt = scanned.tooLong?.at ?? chunk.length
+    let ends = scanned.ends
+    if (this.closeAtBoundary && firstStart > 0 && firstStart < stopAt) {
+      stopAt = firstStart
+      ends = 1
+    }
+    this.counters.addReceivedMessages(scanned.ends)
+    const kept = stopAt < chunk.length ? chunk.subarray(0, stopAt) : chunk
+    const keptStart = firstStart < stopAt ? firstStart : -1
+    if (kept.length > 0) { for (const forwarder of this.forwarders) forwarder.offerMessages(kept, keptStart, ends) }
+    if (stopAt < chunk.length) {
+      for (const forwarder of this.forwarders) {
+        forwarder.counters.addDropped(chunk.length - stopAt)
+        forwarder.counters.addDroppedMessages(scanned.ends - ends)
+      }
+    }
+    if (this.finishing.length > 0) this.finishMessage(kept, keptStart, chunk.length)
+    if (scanned.tooLong !== undefined) {
+      this.tooLong = scanned.tooLong
+      this.context.counters.framingErrors++
+      this.source.close()
+    } else if (this.closeAtBoundary && stopAt < chunk.length) {
+      this.source.close()
+    }
+  }
+
+  /** Framed: the removed destinations still inside a message get the chunk up to its first message start. */
+  private finishMessage(chunk: Uint8Array, firstStart: number, received: number): void {
+    const now = monotonicMillis(this.clock)
+    const part = firstStart < 0 ? chunk : chunk.subarray(0, firstStart)
+    for (const forwarder of this.finishing) {
+      if (part.length > 0) forwarder.offerMessages(part, -1, firstStart > 0 ? 1 : 0)
+      if (firstStart >= 0) {
+        forwarder.counters.until = this.counters.bytesReceived - received + part.length
+        forwarder.sourceEnded(now)
+      }
+    }
+    if (firstStart >= 0) this.finishing = []
   }
 
   onEnd(failure: ConnectionLost | undefined): void {
@@ -161,12 +234,18 @@ class Session implements Flow, Watched, Drainable, LiveSession {
     this.context.idle.unwatch(this)
     const now = monotonicMillis(this.clock)
     for (const forwarder of this.forwarders) forwarder.sourceEnded(now)
+    for (const forwarder of this.finishing) forwarder.sourceEnded(now)
+    this.finishing = []
     this.finishIfDone()
   }
 
-  /** Drain: shutdown closes the source; the session flushes as on EOF. */
+  /**
+   * Drain: shutdown closes the source; the session flushes as on EOF. Framed, a
+   * source inside a message is closed at the next message start.
+   */
   close(): void {
-    this.source.close()
+    if (this.frames === undefined || this.frames.atBoundary) this.source.close()
+    else this.closeAtBoundary = true
   }
 
   closeIdle(): void {
@@ -225,7 +304,8 @@ class Session implements Flow, Watched, Drainable, LiveSession {
     return Effect.flatMap(Clock.currentTimeMillis, (closedAt) => {
       const counters = this.counters
       const lasted = closedAt - this.openedAt
-      return Effect.logInfo(
+      // A source closed for its framing says so in this one line, as a warning.
+      return (this.tooLong === undefined ? Effect.logInfo : Effect.logWarning)(
         `connection closed (${this.endReason()}) after ${Duration.format(Duration.millis(lasted))}: ${
           summary(counters)
         }`
@@ -241,7 +321,12 @@ class Session implements Flow, Watched, Drainable, LiveSession {
   }
 
   private endReason(): string {
-    return this.failure !== undefined
+    const config = this.context.config
+    return this.tooLong !== undefined && this.frames !== undefined
+      ? `closed the source: route ${config.name ?? "default"} has framing ${this.frames.framing}, and the source sent ${
+        describeTooLong(this.frames.framing, this.tooLong.size)
+      }, over --max-message ${formatBytes(this.frames.maxMessageBytes)}`
+      : this.failure !== undefined
       ? `source failed: ${this.failure.reason}`
       : this.idled
       ? `source idle for ${Duration.format(this.context.config.idleTimeout)}`

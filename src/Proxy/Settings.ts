@@ -3,6 +3,8 @@ import type { Cidr } from "./Cidr.js"
 import { parseCidrList } from "./Cidr.js"
 import type { Endpoint, ListenAddress } from "./Endpoint.js"
 import { parseEndpoint, parseEndpointList, parseListenAddress } from "./Endpoint.js"
+import type { Framing } from "./Framing/Framing.js"
+import { parseFraming } from "./Framing/Framing.js"
 import { formatDuration, formatSize, parseByteSize, parseDuration } from "./Units.js"
 
 /**
@@ -116,7 +118,9 @@ const defaultValues = {
   idleTimeout: Duration.minutes(30),
   bufferBytes: 1024 * 1024,
   // Service managers wait longer than this after SIGTERM (systemd 90 s, Kubernetes 30 s) before SIGKILL.
-  drainTimeout: Duration.seconds(5)
+  drainTimeout: Duration.seconds(5),
+  framing: "none" as Framing,
+  maxMessageBytes: 64 * 1024
 } as const
 
 /** Every setting of the `proxy` command and of the configuration file, in the order help and docs show them. */
@@ -233,6 +237,29 @@ export const settings = {
     parse: parseCidrList,
     places: ["top", "route"]
   }),
+  // --- framing (issue 13)
+  framing: setting<Framing>({
+    flag: "framing",
+    env: "SOCKET_PROXY_FRAMING",
+    metavar: "FRAMING",
+    help: "How the route's stream is cut into messages: none (bytes as they come), lines (each ends with \\n), " +
+      "u16be or u32be (a 2- or 4-byte big-endian length, then that many bytes). With one, every destination " +
+      "connection starts at a message start, and what a destination misses is whole messages.",
+    defaultText: defaultValues.framing,
+    parse: parseFraming,
+    places: ["top", "route"]
+  }),
+  maxMessageBytes: setting<number>({
+    flag: "max-message",
+    env: "SOCKET_PROXY_MAX_MESSAGE",
+    metavar: "SIZE",
+    help: "With --framing: a source whose stream holds a longer message (a line without \\n for longer, a length " +
+      "over it) is closed, logged and counted.",
+    defaultText: formatSize(defaultValues.maxMessageBytes),
+    parse: positiveSize,
+    places: ["top", "route"]
+  }),
+  // --- end framing
   metrics: setting<ListenAddress>({
     flag: "metrics",
     env: "SOCKET_PROXY_METRICS",

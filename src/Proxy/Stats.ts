@@ -1,6 +1,7 @@
 import { Clock, Effect, Metric } from "effect"
 import type { DestinationHealth, DestinationState } from "./DestinationHealth.js"
 import { sessionDurationSeconds } from "./MetricNames.js"
+import type { MessageTally } from "./OutboundBuffer.js"
 
 /** One destination of one source connection. */
 export interface LinkStats {
@@ -12,6 +13,9 @@ export interface LinkStats {
   readonly dropped: number
   /** Bytes held right now: queued plus in flight. */
   readonly buffered: number
+  /** Framed routes only: messages delivered whole, and dropped (a message counts once its last byte does). */
+  readonly messagesDelivered: number
+  readonly messagesDropped: number
 }
 
 /** One open source connection. */
@@ -21,6 +25,8 @@ export interface ConnectionStats {
   /** Epoch milliseconds. */
   readonly openedAt: number
   readonly bytesReceived: number
+  /** Framed routes only: messages received whole. */
+  readonly messagesReceived: number
   readonly destinations: ReadonlyArray<LinkStats>
 }
 
@@ -33,6 +39,9 @@ export interface DestinationStats {
   readonly connected: number
   readonly delivered: number
   readonly dropped: number
+  /** Framed routes only. */
+  readonly messagesDelivered: number
+  readonly messagesDropped: number
 }
 
 export interface ProxyStats {
@@ -42,14 +51,21 @@ export interface ProxyStats {
   readonly refusedConnections: Readonly<Record<RefusalReason, number>>
   /** Bytes received from all sources, open and closed. */
   readonly bytesReceived: number
+  /** Framed routes only: messages received whole from all sources, open and closed. */
+  readonly messagesReceived: number
+  /** Sources closed for a message over --max-message. */
+  readonly framingErrors: number
   readonly connections: ReadonlyArray<ConnectionStats>
   readonly destinations: ReadonlyArray<DestinationStats>
 }
 
 /** Live counters of one destination of one connection; each also counts into the destination's totals. */
-export class LinkCounters {
+export class LinkCounters implements MessageTally {
   delivered = 0
   dropped = 0
+  /** Framed routes only: messages whose last byte was delivered, or dropped. */
+  messagesDelivered = 0
+  messagesDropped = 0
   /** Whether the link has a connection its writes go to; the forwarder sets it. */
   connected = false
   /** Offset in the source's stream of the first byte given to it: not 0 for a destination a reload added. */
@@ -69,6 +85,16 @@ export class LinkCounters {
     this.health.dropped += bytes
   }
 
+  addDeliveredMessages(count: number): void {
+    this.messagesDelivered += count
+    this.health.messagesDelivered += count
+  }
+
+  addDroppedMessages(count: number): void {
+    this.messagesDropped += count
+    this.health.messagesDropped += count
+  }
+
   /** Bytes held for the destination right now: queued plus in flight. */
   get buffered(): number {
     return this.held.heldBytes
@@ -80,7 +106,9 @@ export class LinkCounters {
       connected: this.connected,
       delivered: this.delivered,
       dropped: this.dropped,
-      buffered: this.buffered
+      buffered: this.buffered,
+      messagesDelivered: this.messagesDelivered,
+      messagesDropped: this.messagesDropped
     }
   }
 }
@@ -98,6 +126,8 @@ export interface LinkTotals {
 /** Live counters of one source connection. */
 export class ConnectionCounters {
   bytesReceived = 0
+  /** Framed routes only: messages whose last byte was received. */
+  messagesReceived = 0
 
   constructor(
     readonly id: number,
@@ -111,6 +141,11 @@ export class ConnectionCounters {
   addReceived(bytes: number): void {
     this.bytesReceived += bytes
     this.totals.bytesReceived += bytes
+  }
+
+  addReceivedMessages(count: number): void {
+    this.messagesReceived += count
+    this.totals.messagesReceived += count
   }
 
   /**
@@ -135,6 +170,7 @@ export class ConnectionCounters {
       peer: this.peer,
       openedAt: this.openedAt,
       bytesReceived: this.bytesReceived,
+      messagesReceived: this.messagesReceived,
       destinations: this.links.map((link) => link.snapshot())
     }
   }
@@ -146,6 +182,11 @@ export type RefusalReason = "max_connections" | "not_allowed" | "loop"
 export class ProxyCounters {
   acceptedConnections = 0
   bytesReceived = 0
+  /** Framed only: messages received whole from all sources, and sources closed for a message over --max-message. */
+  messagesReceived = 0
+  framingErrors = 0
+  /** Some of its connections are framed: its message metrics are reported. */
+  framed = false
   readonly refused: Record<RefusalReason, number> = { max_connections: 0, not_allowed: 0, loop: 0 }
   readonly open = new Map<number, ConnectionCounters>()
 
@@ -165,13 +206,17 @@ export class ProxyCounters {
       acceptedConnections: this.acceptedConnections,
       refusedConnections: { ...this.refused },
       bytesReceived: this.bytesReceived,
+      messagesReceived: this.messagesReceived,
+      framingErrors: this.framingErrors,
       connections: [...this.open.values()].map((connection) => connection.snapshot()),
       destinations: this.destinations.map((health) => ({
         destination: health.name,
         state: health.state,
         connected: health.connected,
         delivered: health.delivered,
-        dropped: health.dropped
+        dropped: health.dropped,
+        messagesDelivered: health.messagesDelivered,
+        messagesDropped: health.messagesDropped
       }))
     }
   }

@@ -339,6 +339,14 @@ export class OutboundConnection {
     this.socket.destroy()
   }
 
+  /** Closes the socket at once with a reset (RST), so the peer sees no clean end; safe to repeat. */
+  reset(): void {
+    const socket = this.socket
+    if (socket.destroyed) return
+    if (socket.connecting || socket.readyState === "closed") socket.destroy()
+    else socket.resetAndDestroy()
+  }
+
   /** @internal */
   connected(): void {
     const { localAddress, localPort, remoteAddress, remotePort } = this.socket

@@ -13,12 +13,19 @@
  * The proxy may leave gaps only at destination connection boundaries, so a new
  * connection may start in the middle of a record: the checker finds the first
  * whole record, and from there on every byte must be the next one of the stream.
+ *
+ * Framed (`--framing u32be`, issue 13), each record is preceded by its length as a
+ * 4-byte big-endian prefix, and `offset` is where that prefix starts. The proxy
+ * must then start every destination connection at a record: the checker requires
+ * one at the connection's first byte, and says whether the connection ended inside one.
  */
 
 export const recordMagic = 0x53505243
 export const headerBytes = 28
 export const maxPayloadBytes = 4096
 export const maxRecordBytes = headerBytes + maxPayloadBytes
+/** Framed: the u32be length before each record. */
+export const framePrefixBytes = 4
 
 const fnvOffset = 0x811c9dc5
 const fnvPrime = 0x01000193
@@ -41,7 +48,7 @@ export class RecordWriter {
   private seq = 0
   private offsetValue = 0
 
-  constructor(readonly sourceId: number) {}
+  constructor(readonly sourceId: number, readonly framed: boolean = false) {}
 
   /** Bytes produced so far: the stream offset of the next record. */
   get offset(): number {
@@ -60,8 +67,14 @@ export class RecordWriter {
     for (let i = 0; i < length; i++) record[headerBytes + i] = (this.offsetValue + i * 7 + this.seq) & 0xff
     record.writeUInt32LE(recordChecksum(record, 0, length), 24)
     this.seq++
-    this.offsetValue += record.length
-    return record
+    if (!this.framed) {
+      this.offsetValue += record.length
+      return record
+    }
+    const prefix = Buffer.allocUnsafe(framePrefixBytes)
+    prefix.writeUInt32BE(record.length)
+    this.offsetValue += framePrefixBytes + record.length
+    return Buffer.concat([prefix, record])
   }
 }
 
@@ -93,6 +106,8 @@ export interface Segment {
   readonly records: number
   /** The first integrity violation found on this connection, if any. */
   readonly violation: string | undefined
+  /** Framed only: its last bytes are part of a record, not the whole of one. */
+  readonly endsInsideRecord?: boolean
 }
 
 /**
@@ -109,8 +124,13 @@ export class StreamChecker {
   private bytesValue = 0
   private recordsValue = 0
 
+  /** Bytes before a record's header: its length prefix, when framed. */
+  private readonly prefix: number
+
   /** `label` names the connection in violation messages. */
-  constructor(readonly label: string) {}
+  constructor(readonly label: string, readonly framed: boolean = false) {
+    this.prefix = framed ? framePrefixBytes : 0
+  }
 
   get violation(): string | undefined {
     return this.violationValue
@@ -140,7 +160,8 @@ export class StreamChecker {
       endOffset: this.endOffset,
       bytes: this.bytesValue,
       records: this.recordsValue,
-      violation: this.violationValue
+      violation: this.violationValue,
+      ...(this.framed ? { endsInsideRecord: this.violationValue === undefined && this.pending.length > 0 } : {})
     }
   }
 
@@ -150,16 +171,26 @@ export class StreamChecker {
   }
 
   /** A whole, valid record starts at `at` of `pending`: undefined if the bytes there cannot start one. */
-  private validAt(at: number): Header | "need-more" | undefined {
+  private validAt(frame: number): Header | "need-more" | undefined {
+    const at = frame + this.prefix
     if (this.pending.length - at < headerBytes) return "need-more"
     if (this.pending.readUInt32LE(at) !== recordMagic) return undefined
     const header = readHeader(this.pending, at)
     if (header.length > maxPayloadBytes) return undefined
+    if (this.framed && this.pending.readUInt32BE(frame) !== headerBytes + header.length) return undefined
     if (this.pending.length - at < headerBytes + header.length) return "need-more"
     return recordChecksum(this.pending, at, header.length) === header.checksum ? header : undefined
   }
 
   private findFirstRecord(): void {
+    if (this.framed) {
+      // Framed, a connection starts at a record, and nowhere else.
+      const found = this.validAt(0)
+      if (found === "need-more") return
+      if (found === undefined) {
+        return this.fail(`the connection does not start at a record (--framing u32be): it starts inside one`)
+      }
+    }
     for (let at = 0; at < this.pending.length; at++) {
       if (this.consumed + at > maxRecordBytes) {
         return this.fail(`no valid record in the first ${maxRecordBytes} bytes: bytes were altered`)
@@ -187,8 +218,10 @@ export class StreamChecker {
 
   private checkRecords(): void {
     const state = this.aligned!
-    let at = 0
-    while (this.pending.length - at >= headerBytes) {
+    const prefix = this.prefix
+    let frame = 0
+    while (this.pending.length - frame >= prefix + headerBytes) {
+      const at = frame + prefix
       const where =
         `at stream offset ${state.nextOffset} of source ${state.sourceId} (expected record seq ${state.nextSeq})`
       if (this.pending.readUInt32LE(at) !== recordMagic) {
@@ -210,16 +243,19 @@ export class StreamChecker {
       }
       if (header.length > maxPayloadBytes)
         return this.fail(`bytes altered ${where}: impossible length ${header.length}`)
+      if (prefix > 0 && this.pending.readUInt32BE(frame) !== headerBytes + header.length) {
+        return this.fail(`bytes altered ${where}: the length prefix does not match the record`)
+      }
       if (this.pending.length - at < headerBytes + header.length) break
       if (recordChecksum(this.pending, at, header.length) !== header.checksum) {
         return this.fail(`bytes altered ${where}: checksum mismatch`)
       }
-      at += headerBytes + header.length
+      frame = at + headerBytes + header.length
       state.nextSeq++
-      state.nextOffset += headerBytes + header.length
+      state.nextOffset += prefix + headerBytes + header.length
       this.recordsValue++
     }
-    this.consumed += at
-    this.pending = at === 0 ? this.pending : Buffer.from(this.pending.subarray(at))
+    this.consumed += frame
+    this.pending = frame === 0 ? this.pending : Buffer.from(this.pending.subarray(frame))
   }
 }
