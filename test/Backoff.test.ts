@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect } from "effect"
-import { firstRedialDelay, maxRedialDelay, redialDelay, tooSlowRedialDelay } from "../src/Proxy/Backoff.js"
+import { firstRedialDelay, maxRedialDelay, redialDelay, tooSlowRedialDelay } from "../src/Proxy/DataPath/Backoff.js"
 
 const samples = (failures: number) =>
   Effect.forEach(Array.from({ length: 200 }), () => Effect.map(redialDelay(failures), Duration.toMillis))

@@ -7,7 +7,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { vi } from "vitest"
 import { Duration, Effect } from "effect"
-import { settings } from "../src/Proxy/Settings.js"
+import { settings } from "../src/Proxy/Settings/Settings.js"
 import type { CliExit } from "./support/Cli.js"
 import { nonEmptyLines, runCli as runCliWithin } from "./support/Cli.js"
 import { freePort, loopback } from "./support/Peers.js"

@@ -1,7 +1,13 @@
 import { describe, expect, it } from "@effect/vitest"
 import { ConfigProvider, Duration, Effect } from "effect"
-import type { ProxyConfig, ProxySettingsText } from "../src/Proxy/Config.js"
-import { defaults, makeProxyConfig, proxyConfigFromEnv, resolveProxyConfig, settingNames } from "../src/Proxy/Config.js"
+import type { ProxyConfig, ProxySettingsText } from "../src/Proxy/Settings/Config.js"
+import {
+  defaults,
+  makeProxyConfig,
+  proxyConfigFromEnv,
+  resolveProxyConfig,
+  settingNames
+} from "../src/Proxy/Settings/Config.js"
 import type { InvalidConfig, MissingConfig } from "../src/Proxy/Errors.js"
 
 type Env = Record<string, string>
@@ -345,7 +351,7 @@ describe("resolveProxyConfig", () => {
       expect(fromEnv.setting).toBe("SOCKET_PROXY_BUFFER")
     }))
 
-  // BUG (src/Proxy/Units.ts): "constructor" is found on Object.prototype and taken for a
+  // BUG (src/Proxy/Settings/Units.ts): "constructor" is found on Object.prototype and taken for a
   // unit, so this parses as a zero duration and silently disables the idle timeout.
   it.effect("rejects an idle timeout with a unit name inherited from Object.prototype", () =>
     Effect.gen(function*() {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect, Logger, TestClock } from "effect"
-import { DestinationHealth } from "../src/Proxy/DestinationHealth.js"
+import { DestinationHealth } from "../src/Proxy/Observability/DestinationHealth.js"
 
 /** Runs `effect` with a logger that collects messages instead of printing them. */
 const collectingLogs = <A, E>(effect: (lines: Array<string>) => Effect.Effect<A, E>) => {

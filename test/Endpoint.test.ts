@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Either } from "effect"
-import type { ListenAddress } from "../src/Proxy/Endpoint.js"
-import { formatEndpoint, parseEndpoint, parseEndpointList, parseListenAddress } from "../src/Proxy/Endpoint.js"
+import type { ListenAddress } from "../src/Proxy/Settings/Endpoint.js"
+import { formatEndpoint, parseEndpoint, parseEndpointList, parseListenAddress } from "../src/Proxy/Settings/Endpoint.js"
 
 const leftOf = <A>(result: Either.Either<A, string>): string => {
   if (Either.isRight(result)) throw new Error(`expected an error, got ${JSON.stringify(result.right)}`)

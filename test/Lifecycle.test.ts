@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { ConfigProvider, Context, Duration, Effect, Exit, Fiber, Layer, Scope, TestClock } from "effect"
-import { makeProxyConfig } from "../src/Proxy/Config.js"
+import { makeProxyConfig } from "../src/Proxy/Settings/Config.js"
 import * as Proxy from "../src/Proxy/Proxy.js"
 import { destination, loopback, pattern, refusesConnections, source } from "./support/Peers.js"
 import { startProxy, statsUntil } from "./support/TestProxy.js"

@@ -4,8 +4,8 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect, Logger, TestClock } from "effect"
-import { parseCidrList } from "../src/Proxy/Cidr.js"
-import type { Cidr } from "../src/Proxy/Cidr.js"
+import { parseCidrList } from "../src/Proxy/Settings/Cidr.js"
+import type { Cidr } from "../src/Proxy/Settings/Cidr.js"
 import type { TestDestination, TestSource } from "./support/Peers.js"
 import { destination, loopback, source } from "./support/Peers.js"
 import { sample, scrape, scrapeUntil } from "./support/Scrape.js"

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { OutboundBuffer } from "../src/Proxy/OutboundBuffer.js"
+import { OutboundBuffer } from "../src/Proxy/DataPath/OutboundBuffer.js"
 import { pattern } from "./support/Peers.js"
 
 const concat = (chunks: ReadonlyArray<Uint8Array>) => Buffer.concat(chunks.map((c) => Buffer.from(c)))

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import type { ConnectedFacts, DialFacts, Role } from "../src/Proxy/Patience.js"
+import type { ConnectedFacts, DialFacts, Role } from "../src/Proxy/DataPath/Patience.js"
 import {
   connectedVerdict,
   dialVerdict,
@@ -8,7 +8,7 @@ import {
   patienceMillis,
   staysOnProbation,
   stopsHoldingBackAt
-} from "../src/Proxy/Patience.js"
+} from "../src/Proxy/DataPath/Patience.js"
 
 const writeTimeout = 1000
 

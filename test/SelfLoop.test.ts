@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect } from "effect"
-import { reachesListener } from "../src/Proxy/SelfLoop.js"
+import { reachesListener } from "../src/Proxy/Edges/SelfLoop.js"
 import { runCli } from "./support/Cli.js"
 import { freePort, loopback, source } from "./support/Peers.js"
 import { startProxy, statsUntil } from "./support/TestProxy.js"

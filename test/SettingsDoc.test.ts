@@ -2,14 +2,14 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { settingsTable, tableEnd, tableStart } from "../src/Proxy/SettingsDoc.js"
-import { settings } from "../src/Proxy/Settings.js"
+import { settingsTable, tableEnd, tableStart } from "../src/Proxy/Settings/SettingsDoc.js"
+import { settings } from "../src/Proxy/Settings/Settings.js"
 import { repoRoot } from "./support/Cli.js"
 
 describe("docs/settings.md", () => {
   const doc = fs.readFileSync(path.join(repoRoot, "docs", "settings.md"), "utf8")
 
-  it("holds exactly the table generated from src/Proxy/Settings.ts", () => {
+  it("holds exactly the table generated from src/Proxy/Settings/Settings.ts", () => {
     const inDoc = doc.slice(doc.indexOf(tableStart) + tableStart.length, doc.indexOf(tableEnd)).trim()
     expect(inDoc, "run `npm run docs:settings`").toBe(settingsTable())
   })

@@ -2,7 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect } from "effect"
 import { execFileSync } from "node:child_process"
 import type * as net from "node:net"
-import * as Tcp from "../src/Proxy/Tcp.js"
+import * as Tcp from "../src/Proxy/DataPath/Tcp.js"
 import { loopback } from "./support/Peers.js"
 import { helloThroughProxy } from "./support/TestProxy.js"
 

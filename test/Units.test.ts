@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Duration, Either } from "effect"
-import { formatBytes, formatDuration, formatSize, parseByteSize, parseDuration } from "../src/Proxy/Units.js"
+import { formatBytes, formatDuration, formatSize, parseByteSize, parseDuration } from "../src/Proxy/Settings/Units.js"
 
 const KiB = 1024
 const MiB = 1024 ** 2

@@ -5,7 +5,7 @@
 import { Duration, Effect, Logger, LogLevel } from "effect"
 import * as net from "node:net"
 import * as v8 from "node:v8"
-import { makeProxyConfig } from "../../src/Proxy/Config.js"
+import { makeProxyConfig } from "../../src/Proxy/Settings/Config.js"
 import * as Proxy from "../../src/Proxy/Proxy.js"
 
 const count = Number(process.argv[2] ?? 1000)

@@ -1,7 +1,7 @@
 import { Effect, FiberRef, HashSet, Logger } from "effect"
-import { resolveSetting } from "../Proxy/Config.js"
+import { resolveSetting } from "../Proxy/Settings/Config.js"
 import type { InvalidConfig } from "../Proxy/Errors.js"
-import type { LogFormat } from "../Proxy/Settings.js"
+import type { LogFormat } from "../Proxy/Settings/Settings.js"
 
 /** Effect's own loggers, each printing one line per event to stdout. */
 const printing: Record<LogFormat, Logger.Logger<unknown, void>> = {

@@ -1,7 +1,7 @@
 import { Effect, Either, Logger, LogLevel } from "effect"
-import { resolveSetting } from "../Proxy/Config.js"
+import { resolveSetting } from "../Proxy/Settings/Config.js"
 import type { InvalidConfig } from "../Proxy/Errors.js"
-import { parseLogLevel, settings } from "../Proxy/Settings.js"
+import { parseLogLevel, settings } from "../Proxy/Settings/Settings.js"
 
 const defaultLevel = Either.getOrElse(parseLogLevel(settings.logLevel.defaultText), () => LogLevel.Info)
 

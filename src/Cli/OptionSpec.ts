@@ -1,8 +1,8 @@
 import { Options } from "@effect/cli"
 import { Effect } from "effect"
 import { UsageError } from "../Proxy/Errors.js"
-import type { SettingKey } from "../Proxy/Settings.js"
-import { settings } from "../Proxy/Settings.js"
+import type { SettingKey } from "../Proxy/Settings/Settings.js"
+import { settings } from "../Proxy/Settings/Settings.js"
 
 /** One option of a command, as `--help` shows it. */
 export interface OptionSpec {

@@ -6,7 +6,7 @@ import { reloadOnChange, reloadTriggers } from "../ConfigFile/Reload.js"
 import { fileStamp } from "../ConfigFile/Watch.js"
 import type { InvalidConfig, InvalidConfigFile, ListenError } from "../Proxy/Errors.js"
 import * as Proxy from "../Proxy/Proxy.js"
-import { describeRoute } from "../Proxy/Routes.js"
+import { describeRoute } from "../Proxy/Routes/Routes.js"
 import { withLogger } from "./LogFormatOption.js"
 
 export interface FromFile {

@@ -1,9 +1,9 @@
 import { Either, ParseResult, Schema } from "effect"
 import type { Duration } from "effect"
-import type { Cidr } from "../Proxy/Cidr.js"
-import type { Endpoint, ListenAddress } from "../Proxy/Endpoint.js"
-import type { Place, Setting, SettingKey, SettingValue } from "../Proxy/Settings.js"
-import { settings } from "../Proxy/Settings.js"
+import type { Cidr } from "../Proxy/Settings/Cidr.js"
+import type { Endpoint, ListenAddress } from "../Proxy/Settings/Endpoint.js"
+import type { Place, Setting, SettingKey, SettingValue } from "../Proxy/Settings/Settings.js"
+import { settings } from "../Proxy/Settings/Settings.js"
 
 /**
  * The configuration file's Schema, made from the settings table: at each level

@@ -1,7 +1,7 @@
 import { Either } from "effect"
-import type { ListenAddress } from "../Proxy/Endpoint.js"
-import { formatEndpoint } from "../Proxy/Endpoint.js"
-import { listenClash } from "../Proxy/ListenClash.js"
+import type { ListenAddress } from "../Proxy/Settings/Endpoint.js"
+import { formatEndpoint } from "../Proxy/Settings/Endpoint.js"
+import { listenClash } from "../Proxy/Edges/ListenClash.js"
 import type { FileEntry } from "./Schema.js"
 
 /** Where in the file, and what is wrong there. */

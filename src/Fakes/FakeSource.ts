@@ -1,9 +1,9 @@
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import type { Endpoint } from "../Proxy/Endpoint.js"
-import { formatEndpoint } from "../Proxy/Endpoint.js"
+import type { Endpoint } from "../Proxy/Settings/Endpoint.js"
+import { formatEndpoint } from "../Proxy/Settings/Endpoint.js"
 import type { MessageFraming } from "../Proxy/Framing/Framing.js"
-import * as Tcp from "../Proxy/Tcp.js"
+import * as Tcp from "../Proxy/DataPath/Tcp.js"
 import { numberedMessage } from "./Numbered.js"
 import { preview } from "./Preview.js"
 

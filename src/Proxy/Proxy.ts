@@ -1,15 +1,15 @@
 import { Context, Effect, ExecutionStrategy, Layer, Scope } from "effect"
-import type { ProxyConfig } from "./Config.js"
-import { defaultRouteName, proxyConfigFromEnv } from "./Config.js"
-import type { Endpoint } from "./Endpoint.js"
-import { formatEndpoint } from "./Endpoint.js"
+import type { ProxyConfig } from "./Settings/Config.js"
+import { defaultRouteName, proxyConfigFromEnv } from "./Settings/Config.js"
+import type { Endpoint } from "./Settings/Endpoint.js"
+import { formatEndpoint } from "./Settings/Endpoint.js"
 import type { InvalidConfig, ListenError, MissingConfig } from "./Errors.js"
-import { FiberCounter } from "./FiberCounter.js"
-import { Readiness } from "./Readiness.js"
-import type { RouteConfig, RoutesConfig } from "./Routes.js"
-import type { RouteSet } from "./RouteSet.js"
-import { makeRouteSet } from "./RouteSet.js"
-import type { ProxyStats } from "./Stats.js"
+import { FiberCounter } from "./Observability/FiberCounter.js"
+import { Readiness } from "./Observability/Readiness.js"
+import type { RouteConfig, RoutesConfig } from "./Routes/Routes.js"
+import type { RouteSet } from "./Routes/RouteSet.js"
+import { makeRouteSet } from "./Routes/RouteSet.js"
+import type { ProxyStats } from "./Observability/Stats.js"
 
 export interface ProxyService {
   /** The address actually bound: with `--listen 0` this holds the port the OS chose. */
@@ -49,7 +49,7 @@ export const makeRoutes = (config: RoutesConfig): Effect.Effect<RoutesService, L
     // The metrics server (and the OpenTelemetry and prom-client code behind it) is loaded only when asked for.
     const metrics = config.metrics
     const metricsAddress = metrics === undefined ? undefined : yield* Effect.flatMap(
-      Effect.promise(() => import("./MetricsServer.js")),
+      Effect.promise(() => import("./Observability/MetricsServer.js")),
       (server) => server.serveMetrics(metrics, readiness)
     )
     const scope = yield* Effect.scope

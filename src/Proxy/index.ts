@@ -14,20 +14,6 @@
  * NodeRuntime.runMain(Layer.launch(ProxyLive))
  * ```
  */
-export { AllowList, formatCidr, parseCidr, parseCidrList } from "./Cidr.js"
-export type { Cidr } from "./Cidr.js"
-export {
-  defaultRouteName,
-  defaults,
-  makeProxyConfig,
-  proxyConfigFromEnv,
-  resolveProxyConfig,
-  settingNames
-} from "./Config.js"
-export type { ProxyConfig, ProxySettingsText } from "./Config.js"
-export type { DestinationState } from "./DestinationHealth.js"
-export { formatEndpoint, parseEndpoint, parseEndpointList, parseListenAddress } from "./Endpoint.js"
-export type { Endpoint, ListenAddress } from "./Endpoint.js"
 export {
   ConnectError,
   ConnectionLost,
@@ -38,13 +24,27 @@ export {
   UsageError
 } from "./Errors.js"
 export type { ConfigError } from "./Errors.js"
+export type { DestinationState } from "./Observability/DestinationHealth.js"
+export type { ConnectionStats, DestinationStats, LinkStats, ProxyStats, RefusalReason } from "./Observability/Stats.js"
 export * as Proxy from "./Proxy.js"
 export type { ProxyService, RoutesService } from "./Proxy.js"
-export type { LiveRoute } from "./Route.js"
-export { describeRoute, sessionConfig } from "./Routes.js"
-export type { DestinationConfig, RouteConfig, RoutesConfig } from "./Routes.js"
-export type { RouteSet } from "./RouteSet.js"
-export { settings } from "./Settings.js"
-export type { Place, Setting, SettingKey } from "./Settings.js"
-export type { ConnectionStats, DestinationStats, LinkStats, ProxyStats, RefusalReason } from "./Stats.js"
-export { formatBytes, formatDuration, formatSize, parseByteSize, parseDuration } from "./Units.js"
+export type { LiveRoute } from "./Routes/Route.js"
+export { describeRoute, sessionConfig } from "./Routes/Routes.js"
+export type { DestinationConfig, RouteConfig, RoutesConfig } from "./Routes/Routes.js"
+export type { RouteSet } from "./Routes/RouteSet.js"
+export { AllowList, formatCidr, parseCidr, parseCidrList } from "./Settings/Cidr.js"
+export type { Cidr } from "./Settings/Cidr.js"
+export {
+  defaultRouteName,
+  defaults,
+  makeProxyConfig,
+  proxyConfigFromEnv,
+  resolveProxyConfig,
+  settingNames
+} from "./Settings/Config.js"
+export type { ProxyConfig, ProxySettingsText } from "./Settings/Config.js"
+export { formatEndpoint, parseEndpoint, parseEndpointList, parseListenAddress } from "./Settings/Endpoint.js"
+export type { Endpoint, ListenAddress } from "./Settings/Endpoint.js"
+export { settings } from "./Settings/Settings.js"
+export type { Place, Setting, SettingKey } from "./Settings/Settings.js"
+export { formatBytes, formatDuration, formatSize, parseByteSize, parseDuration } from "./Settings/Units.js"

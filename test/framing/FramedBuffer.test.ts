@@ -2,7 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { FastCheck } from "effect"
 import type { MessageFraming } from "../../src/Proxy/Framing/Framing.js"
 import { initialState, scan } from "../../src/Proxy/Framing/Scan.js"
-import { OutboundBuffer } from "../../src/Proxy/OutboundBuffer.js"
+import { OutboundBuffer } from "../../src/Proxy/DataPath/OutboundBuffer.js"
 import { encode, splitMessages } from "./Messages.js"
 
 const framings: ReadonlyArray<MessageFraming> = ["lines", "u16be", "u32be"]

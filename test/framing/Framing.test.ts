@@ -9,10 +9,10 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect, Fiber, Logger } from "effect"
-import { makeProxyConfig } from "../../src/Proxy/Config.js"
+import { makeProxyConfig } from "../../src/Proxy/Settings/Config.js"
 import type { MessageFraming } from "../../src/Proxy/Framing/Framing.js"
 import * as Proxy from "../../src/Proxy/Proxy.js"
-import type { ProxyStats } from "../../src/Proxy/Stats.js"
+import type { ProxyStats } from "../../src/Proxy/Observability/Stats.js"
 import type { ReceivedConnection, TestSource } from "../support/Peers.js"
 import { destination, freePort, loopback, refusesConnections, source } from "../support/Peers.js"
 import { startProxy, statsUntil } from "../support/TestProxy.js"

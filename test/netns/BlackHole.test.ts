@@ -7,8 +7,8 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect } from "effect"
-import { formatEndpoint } from "../../src/Proxy/Endpoint.js"
-import { keepAliveInitialDelay } from "../../src/Proxy/Tcp.js"
+import { formatEndpoint } from "../../src/Proxy/Settings/Endpoint.js"
+import { keepAliveInitialDelay } from "../../src/Proxy/DataPath/Tcp.js"
 import { missing, testHost } from "../support/Netns.js"
 import { pattern, source } from "../support/Peers.js"
 import { startProxy, statsUntil } from "../support/TestProxy.js"

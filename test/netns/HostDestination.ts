@@ -13,7 +13,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { Condition } from "../support/Condition.js"
-import type { Endpoint } from "../../src/Proxy/Endpoint.js"
+import type { Endpoint } from "../../src/Proxy/Settings/Endpoint.js"
 import { recordingsPrefix } from "../support/Netns.js"
 import type { TestHost } from "../support/Netns.js"
 

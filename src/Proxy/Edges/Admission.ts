@@ -1,9 +1,9 @@
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import type { AllowList } from "./Cidr.js"
+import type { AllowList } from "../Settings/Cidr.js"
 import { isOwnConnection } from "./OwnConnections.js"
-import type { ProxyCounters, RefusalReason } from "./Stats.js"
+import type { ProxyCounters, RefusalReason } from "../Observability/Stats.js"
 
 /** Refusals are logged once, then summed up at most this often: an abusive source cannot flood the log. */
 export const refusalReportInterval = Duration.seconds(30)

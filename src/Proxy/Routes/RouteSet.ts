@@ -1,16 +1,16 @@
 import { Effect, ExecutionStrategy, Scope } from "effect"
 import type { Duration } from "effect"
-import type { ListenAddress } from "./Endpoint.js"
-import { formatEndpoint } from "./Endpoint.js"
-import type { ListenError } from "./Errors.js"
-import type { FiberCounter } from "./FiberCounter.js"
+import type { ListenAddress } from "../Settings/Endpoint.js"
+import { formatEndpoint } from "../Settings/Endpoint.js"
+import type { ListenError } from "../Errors.js"
+import type { FiberCounter } from "../Observability/FiberCounter.js"
 import type { LiveRoute, Prepared } from "./Route.js"
 import { openRoute } from "./Route.js"
 import { routeChanges } from "./RouteDiff.js"
 import type { RouteConfig, RoutesConfig } from "./Routes.js"
 import { sessionConfig } from "./Routes.js"
-import { describeSettings } from "./EffectiveSettings.js"
-import { formatDuration } from "./Units.js"
+import { describeSettings } from "../Settings/EffectiveSettings.js"
+import { formatDuration } from "../Settings/Units.js"
 
 /** The routes running now, by name, and the reload that changes them. */
 export interface RouteSet {

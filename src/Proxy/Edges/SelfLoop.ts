@@ -1,8 +1,8 @@
 import * as Either from "effect/Either"
 import { isIPv4 } from "node:net"
 import * as os from "node:os"
-import type { Endpoint, ListenAddress } from "./Endpoint.js"
-import { formatEndpoint } from "./Endpoint.js"
+import type { Endpoint, ListenAddress } from "../Settings/Endpoint.js"
+import { formatEndpoint } from "../Settings/Endpoint.js"
 
 /*
  * A destination that is the proxy's own listen address makes every source a

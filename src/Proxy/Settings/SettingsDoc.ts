@@ -29,7 +29,7 @@ export const settingsTable = (): string => {
 }
 
 export const tableStart =
-  "<!-- settings table: generated from src/Proxy/Settings.ts by `npm run docs:settings`; do not edit -->"
+  "<!-- settings table: generated from src/Proxy/Settings/Settings.ts by `npm run docs:settings`; do not edit -->"
 export const tableEnd = "<!-- end of settings table -->"
 
 /** `document` with the text between the markers replaced by the table. */

@@ -1,7 +1,7 @@
 import { Clock, Effect, Metric } from "effect"
 import type { DestinationHealth, DestinationState } from "./DestinationHealth.js"
 import { sessionDurationSeconds } from "./MetricNames.js"
-import type { MessageTally } from "./OutboundBuffer.js"
+import type { MessageTally } from "../DataPath/OutboundBuffer.js"
 
 /** One destination of one source connection. */
 export interface LinkStats {

@@ -1,5 +1,5 @@
-import type { MessageFraming } from "./Framing/Framing.js"
-import { seekStart } from "./Framing/Seek.js"
+import type { MessageFraming } from "../Framing/Framing.js"
+import { seekStart } from "../Framing/Seek.js"
 
 /** Where a framed buffer counts the messages it delivers and drops (a message counts once its last byte does). */
 export interface MessageTally {

@@ -4,11 +4,11 @@ import * as FiberSet from "effect/FiberSet"
 import type * as net from "node:net"
 import type { Admission } from "./Admission.js"
 import { diallingOwnConnections, isOwnConnection } from "./OwnConnections.js"
-import type { RefusalReason } from "./Stats.js"
-import type { SessionContext } from "./Session.js"
-import { runSession } from "./Session.js"
-import type { TcpListener } from "./Tcp.js"
-import { peerOf } from "./Tcp.js"
+import type { RefusalReason } from "../Observability/Stats.js"
+import type { SessionContext } from "../DataPath/Session.js"
+import { runSession } from "../DataPath/Session.js"
+import type { TcpListener } from "../DataPath/Tcp.js"
+import { peerOf } from "../DataPath/Tcp.js"
 
 /** One turn of the event loop: the I/O callbacks already due have run. */
 const nextTurn = Effect.async<void>((resume) => {

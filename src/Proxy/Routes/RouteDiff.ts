@@ -1,8 +1,8 @@
 import { Duration } from "effect"
-import { formatCidr } from "./Cidr.js"
-import { formatEndpoint } from "./Endpoint.js"
+import { formatCidr } from "../Settings/Cidr.js"
+import { formatEndpoint } from "../Settings/Endpoint.js"
 import type { DestinationConfig, RouteConfig } from "./Routes.js"
-import { formatDuration, formatSize } from "./Units.js"
+import { formatDuration, formatSize } from "../Settings/Units.js"
 
 const destinationText = (d: DestinationConfig) => {
   const overrides = [

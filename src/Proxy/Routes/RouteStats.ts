@@ -1,5 +1,5 @@
-import type { DestinationStats, ProxyStats } from "./Stats.js"
-import type { ProxyCounters } from "./Stats.js"
+import type { DestinationStats, ProxyStats } from "../Observability/Stats.js"
+import type { ProxyCounters } from "../Observability/Stats.js"
 
 /**
  * One route's stats over every set of counters it has had (a reload that changes

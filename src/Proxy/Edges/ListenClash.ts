@@ -1,4 +1,4 @@
-import type { ListenAddress } from "./Endpoint.js"
+import type { ListenAddress } from "../Settings/Endpoint.js"
 
 const wildcards = new Set([undefined, "0.0.0.0", "::", "[::]"])
 

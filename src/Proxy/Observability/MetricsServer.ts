@@ -7,14 +7,14 @@ import * as Queue from "effect/Queue"
 import type * as Scope from "effect/Scope"
 import * as http from "node:http"
 import type * as net from "node:net"
-import type { Endpoint, ListenAddress } from "./Endpoint.js"
-import { formatEndpoint } from "./Endpoint.js"
-import { ListenError } from "./Errors.js"
+import type { Endpoint, ListenAddress } from "../Settings/Endpoint.js"
+import { formatEndpoint } from "../Settings/Endpoint.js"
+import { ListenError } from "../Errors.js"
 import { metricPrefix } from "./MetricNames.js"
 import { processMetricsText } from "./ProcessMetrics.js"
 import { refreshMetrics } from "./ProxyMetrics.js"
 import type { Readiness } from "./Readiness.js"
-import { describeSocketError } from "./Tcp.js"
+import { describeSocketError } from "../DataPath/Tcp.js"
 
 /*
  * Why this exporter: the issue asks for a maintained one from the Effect /

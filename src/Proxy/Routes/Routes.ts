@@ -1,10 +1,10 @@
 import type { Duration, LogLevel } from "effect"
-import type { Cidr } from "./Cidr.js"
-import type { ProxyConfig } from "./Config.js"
-import type { Endpoint, ListenAddress } from "./Endpoint.js"
-import type { Framing } from "./Framing/Framing.js"
-import { formatEndpoint } from "./Endpoint.js"
-import type { LogFormat } from "./Settings.js"
+import type { Cidr } from "../Settings/Cidr.js"
+import type { ProxyConfig } from "../Settings/Config.js"
+import type { Endpoint, ListenAddress } from "../Settings/Endpoint.js"
+import type { Framing } from "../Framing/Framing.js"
+import { formatEndpoint } from "../Settings/Endpoint.js"
+import type { LogFormat } from "../Settings/Settings.js"
 
 /** One destination of a route, with the settings it may override. */
 export interface DestinationConfig extends Endpoint {

@@ -10,10 +10,10 @@
 import { Deferred, Duration, Effect, Queue, Scope } from "effect"
 import * as dns from "node:dns"
 import * as net from "node:net"
-import type { Endpoint, ListenAddress } from "./Endpoint.js"
-import { formatEndpoint } from "./Endpoint.js"
-import { ConnectError, ConnectionLost, ListenError } from "./Errors.js"
-import { dialEnded, dialStarted, ownClosed, ownKey } from "./OwnConnections.js"
+import type { Endpoint, ListenAddress } from "../Settings/Endpoint.js"
+import { formatEndpoint } from "../Settings/Endpoint.js"
+import { ConnectError, ConnectionLost, ListenError } from "../Errors.js"
+import { dialEnded, dialStarted, ownClosed, ownKey } from "../Edges/OwnConnections.js"
 
 /** Idle time before the first keep-alive probe; Node then probes every 1 s, 10 times. */
 export const keepAliveInitialDelay = Duration.seconds(15)

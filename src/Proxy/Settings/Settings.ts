@@ -3,8 +3,8 @@ import type { Cidr } from "./Cidr.js"
 import { parseCidrList } from "./Cidr.js"
 import type { Endpoint, ListenAddress } from "./Endpoint.js"
 import { parseEndpoint, parseEndpointList, parseListenAddress } from "./Endpoint.js"
-import type { Framing } from "./Framing/Framing.js"
-import { parseFraming } from "./Framing/Framing.js"
+import type { Framing } from "../Framing/Framing.js"
+import { parseFraming } from "../Framing/Framing.js"
 import { formatDuration, formatSize, parseByteSize, parseDuration } from "./Units.js"
 
 /**
