@@ -158,7 +158,9 @@ describe("cli usage: help", () => {
         expect(help.match(/^ {2}--log-level /gm), context).toHaveLength(1)
         for (const setting of Object.values(settings)) {
           if (setting.flag === undefined) continue
-          expect(help, context).toContain(`--${setting.flag} ${setting.metavar}`)
+          // A switch stands alone on its line; a setting with a value shows what the value looks like.
+          if (setting.isSwitch) expect(help, context).toMatch(new RegExp(`^ {2}--${setting.flag}$`, "m"))
+          else expect(help, context).toContain(`--${setting.flag} ${setting.metavar}`)
           if (setting.env !== undefined) expect(help, context).toContain(setting.env)
         }
         expect(help, context).toContain("Default: 3s.")

@@ -282,7 +282,9 @@ describe("resolveProxyConfig", () => {
       { key: "allow", value: "127.0.0.1/8, ::1, nonsense", flags: { allow: "127.0.0.1/8, ::1, nonsense" } },
       { key: "allow", value: "fd00::1/8", flags: { allow: "fd00::1/8" } },
       { key: "allow", value: ",", flags: { allow: "," } },
-      { key: "drainTimeout", value: "5", flags: { drainTimeout: "5" } }
+      { key: "drainTimeout", value: "5", flags: { drainTimeout: "5" } },
+      { key: "acceptProxyProtocol", value: "maybe", flags: { acceptProxyProtocol: "maybe" } },
+      { key: "sendProxyProtocol", value: "v3", flags: { sendProxyProtocol: "v3" } }
     ]
 
     for (const { flags, key, value } of cases) {

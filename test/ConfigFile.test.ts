@@ -106,6 +106,32 @@ describe("config file: what it holds", () => {
       expect(config.routes[0]!.destinations[2]!.bufferBytes).toBe(4 * 1024 * 1024)
     }).pipe(Effect.provide(NodeFileSystem.layer)))
 
+  it.scoped("the PROXY protocol: accept per route, send at the top, per route and per destination (off too)", () =>
+    Effect.gen(function*() {
+      const { config } = yield* load(
+        "proxy.yaml",
+        `
+send-proxy-protocol: v1
+routes:
+  - name: behind-balancer
+    listen: 8000
+    accept-proxy-protocol: true
+    send-proxy-protocol: v2
+    destinations:
+      - 127.0.0.1:8080
+      - { address: 127.0.0.1:8081, send-proxy-protocol: off }
+  - name: direct
+    listen: 8001
+    destinations: [ "127.0.0.1:8082" ]
+`
+      )
+      const [behind, direct] = config.routes
+      expect(behind!.acceptProxyProtocol).toBe(true)
+      expect(behind!.destinations.map((d) => d.sendProxyProtocol)).toEqual(["v2", "off"])
+      expect(direct!.acceptProxyProtocol).toBe(false)
+      expect(direct!.destinations.map((d) => d.sendProxyProtocol)).toEqual(["v1"])
+    }))
+
   it.scoped("a flag wins over the file's top level", () =>
     Effect.gen(function*() {
       const { config } = yield* load("proxy.yml", example, { writeTimeout: "2s", metrics: "127.0.0.1:9200" })
@@ -140,6 +166,21 @@ const bad: ReadonlyArray<
     name: "a wrong type",
     text: `routes: [{ name: a, listen: true, destinations: ["x:1"] }]`,
     says: ["routes[0].listen", "got true"]
+  },
+  {
+    name: "accept-proxy-protocol not true or false",
+    text: `routes: [${route(", accept-proxy-protocol: maybe")}]`,
+    says: ["routes[0].accept-proxy-protocol", "\"maybe\"", "true or false"]
+  },
+  {
+    name: "accept-proxy-protocol on a destination",
+    text: `routes: [{ name: a, listen: 1, destinations: [{ address: "x:1", accept-proxy-protocol: true }] }]`,
+    says: ["routes[0].destinations[0].accept-proxy-protocol", "unknown key"]
+  },
+  {
+    name: "send-proxy-protocol of an unknown version",
+    text: `routes: [${route(", send-proxy-protocol: v3")}]`,
+    says: ["routes[0].send-proxy-protocol", "\"v3\"", "v1, v2 or off"]
   },
   {
     name: "a destination of the wrong type",

@@ -48,7 +48,12 @@ describe("--max-connections", () => {
         proxy.metricsAddress!.port,
         (m) => m.get(`socket_proxy_connections_refused_total{reason="max_connections"}`) === before + 1
       )
-      expect((yield* proxy.stats).refusedConnections).toEqual({ max_connections: 1, not_allowed: 0, loop: 0 })
+      expect((yield* proxy.stats).refusedConnections).toEqual({
+        max_connections: 1,
+        not_allowed: 0,
+        loop: 0,
+        proxy_protocol: 0
+      })
       expect(sample(refused, "socket_proxy_connections_open{route=\"default\"}")).toBe(2)
 
       // Existing sessions are untouched.

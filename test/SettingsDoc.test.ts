@@ -16,7 +16,7 @@ describe("docs/settings.md", () => {
 
   it("has a row for every setting, with its flag, variable and file key", () => {
     for (const setting of Object.values(settings)) {
-      if (setting.flag !== undefined) expect(doc).toContain(`\`--${setting.flag} `)
+      if (setting.flag !== undefined) expect(doc).toContain(`\`--${setting.flag}${setting.isSwitch ? "`" : " "}`)
       if (setting.env !== undefined) expect(doc).toContain(`\`${setting.env}\``)
       if (setting.fileKey !== undefined) expect(doc).toContain(`\`${setting.fileKey}\``)
     }

@@ -23,7 +23,7 @@ export const settingOption = (key: SettingKey, overrides: Partial<OptionSpec> = 
   if (setting.flag === undefined) throw new Error(`setting ${key} has no flag`)
   return {
     flag: setting.flag,
-    metavar: setting.metavar,
+    metavar: setting.isSwitch ? undefined : setting.metavar,
     help: setting.help,
     defaultText: setting.defaultText,
     env: setting.env,
@@ -35,7 +35,8 @@ export const settingOption = (key: SettingKey, overrides: Partial<OptionSpec> = 
 /**
  * The @effect/cli options for `specs`, each as text that may be given any number
  * of times: the command checks repeats itself (`single`), so every rejection is
- * its one line naming the flag, not the library's "unknown argument".
+ * its one line naming the flag, not the library's "unknown argument". A switch
+ * (no metavar) given reads as the text `true`, as its env variable may say.
  */
 export const textOptions = <K extends string>(
   specs: Readonly<Record<K, OptionSpec>>
@@ -44,7 +45,9 @@ export const textOptions = <K extends string>(
     Object.fromEntries(
       (Object.entries(specs) as Array<[K, OptionSpec]>).map(([key, spec]) => [
         key,
-        Options.text(spec.flag).pipe(Options.repeated)
+        spec.metavar === undefined
+          ? Options.boolean(spec.flag).pipe(Options.map((on): ReadonlyArray<string> => on ? ["true"] : []))
+          : Options.text(spec.flag).pipe(Options.repeated)
       ])
     ) as Record<string, Options.Options<ReadonlyArray<string>>>
   ).pipe(Options.map((values) => values as Readonly<Record<K, ReadonlyArray<string>>>))

@@ -25,6 +25,8 @@ const options = {
   allow: settingOption("allow"),
   framing: settingOption("framing"),
   maxMessageBytes: settingOption("maxMessageBytes"),
+  acceptProxyProtocol: settingOption("acceptProxyProtocol"),
+  sendProxyProtocol: settingOption("sendProxyProtocol"),
   metrics: settingOption("metrics"),
   drainTimeout: settingOption("drainTimeout"),
   logLevel: settingOption("logLevel"),

@@ -96,14 +96,15 @@ const topValue = <K extends SettingKey, B>(
 
 const destinationOf = (
   entry: FileEntry["routes"][number]["destinations"][number],
-  route: Pick<RouteConfig, "bufferBytes" | "writeTimeout" | "connectTimeout">
+  route: Pick<RouteConfig, "bufferBytes" | "writeTimeout" | "connectTimeout" | "sendProxyProtocol">
 ): DestinationConfig => ({
   host: entry.address.host,
   port: entry.address.port,
   bufferBytes: entry.bufferBytes ?? route.bufferBytes,
   writeTimeout: entry.writeTimeout ?? route.writeTimeout,
   connectTimeout: entry.connectTimeout ?? route.connectTimeout,
-  sample: entry.sample ?? 1
+  sample: entry.sample ?? 1,
+  sendProxyProtocol: entry.sendProxyProtocol ?? route.sendProxyProtocol
 })
 
 /** The settings a route may override. */
@@ -116,6 +117,8 @@ type Overridable =
   | "allow"
   | "framing"
   | "maxMessageBytes"
+  | "acceptProxyProtocol"
+  | "sendProxyProtocol"
 
 /**
  * Every setting of every route, from the file's entries: a route's own value, else
@@ -132,12 +135,30 @@ export const resolveRoutes = (entry: FileEntry, flags: FlagValues): Effect.Effec
       maxConnections: yield* topValue("maxConnections", flags, entry.maxConnections, undefined),
       allow: yield* topValue("allow", flags, entry.allow, undefined),
       framing: yield* topValue("framing", flags, entry.framing, settingDefaults.framing),
-      maxMessageBytes: yield* topValue("maxMessageBytes", flags, entry.maxMessageBytes, settingDefaults.maxMessageBytes)
+      maxMessageBytes: yield* topValue(
+        "maxMessageBytes",
+        flags,
+        entry.maxMessageBytes,
+        settingDefaults.maxMessageBytes
+      ),
+      acceptProxyProtocol: yield* topValue(
+        "acceptProxyProtocol",
+        flags,
+        entry.acceptProxyProtocol,
+        settingDefaults.acceptProxyProtocol
+      ),
+      sendProxyProtocol: yield* topValue(
+        "sendProxyProtocol",
+        flags,
+        entry.sendProxyProtocol,
+        settingDefaults.sendProxyProtocol
+      )
     }
     const routes = entry.routes.map((route): RouteConfig => {
       const connectTimeout = route.connectTimeout ?? top.connectTimeout!
       const writeTimeout = route.writeTimeout ?? top.writeTimeout!
       const bufferBytes = route.bufferBytes ?? top.bufferBytes!
+      const sendProxyProtocol = route.sendProxyProtocol ?? top.sendProxyProtocol!
       return {
         name: route.name,
         listen: route.listen,
@@ -149,7 +170,11 @@ export const resolveRoutes = (entry: FileEntry, flags: FlagValues): Effect.Effec
         allow: route.allow ?? top.allow,
         framing: route.framing ?? top.framing!,
         maxMessageBytes: route.maxMessageBytes ?? top.maxMessageBytes!,
-        destinations: route.destinations.map((d) => destinationOf(d, { connectTimeout, writeTimeout, bufferBytes }))
+        acceptProxyProtocol: route.acceptProxyProtocol ?? top.acceptProxyProtocol!,
+        sendProxyProtocol,
+        destinations: route.destinations.map((d) =>
+          destinationOf(d, { connectTimeout, writeTimeout, bufferBytes, sendProxyProtocol })
+        )
       }
     })
     return {

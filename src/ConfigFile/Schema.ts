@@ -2,7 +2,7 @@ import { Either, ParseResult, Schema } from "effect"
 import type { Duration } from "effect"
 import type { Cidr } from "../Proxy/Settings/Cidr.js"
 import type { Endpoint, ListenAddress } from "../Proxy/Settings/Endpoint.js"
-import type { Place, Setting, SettingKey, SettingValue } from "../Proxy/Settings/Settings.js"
+import type { Place, SendProxyProtocol, Setting, SettingKey, SettingValue } from "../Proxy/Settings/Settings.js"
 import { settings } from "../Proxy/Settings/Settings.js"
 
 /**
@@ -30,12 +30,14 @@ const value = <A>(setting: Setting<A>): Schema.Schema<A, unknown> =>
     {
       strict: true,
       decode: (input, _, ast) =>
-        typeof input !== "string" && typeof input !== "number"
+        typeof input !== "string" && typeof input !== "number" && !(setting.isSwitch && typeof input === "boolean")
           ? ParseResult.fail(
             new ParseResult.Type(
               ast,
               input,
-              `expected ${setting.metavar} (text or a number), got ${describeValue(input)}`
+              `expected ${setting.metavar} (${setting.isSwitch ? "true or false" : "text or a number"}), got ${
+                describeValue(input)
+              }`
             )
           )
           : Either.match(setting.parse(String(input)), {
@@ -66,9 +68,13 @@ export interface Overrides {
   readonly allow?: ReadonlyArray<Cidr>
   readonly framing?: SettingValue<"framing">
   readonly maxMessageBytes?: number
+  readonly acceptProxyProtocol?: boolean
+  readonly sendProxyProtocol?: SendProxyProtocol
 }
 
-export interface DestinationEntry extends Pick<Overrides, "connectTimeout" | "writeTimeout" | "bufferBytes"> {
+export interface DestinationEntry
+  extends Pick<Overrides, "connectTimeout" | "writeTimeout" | "bufferBytes" | "sendProxyProtocol">
+{
   readonly address: Endpoint
   readonly sample?: number
 }

@@ -84,7 +84,8 @@ export const routeOf = (config: ProxyConfig): RouteConfig => ({
     bufferBytes: config.bufferBytes,
     writeTimeout: config.writeTimeout,
     connectTimeout: config.connectTimeout,
-    sample: 1
+    sample: 1,
+    sendProxyProtocol: config.sendProxyProtocol
   })),
   connectTimeout: config.connectTimeout,
   writeTimeout: config.writeTimeout,
@@ -93,7 +94,9 @@ export const routeOf = (config: ProxyConfig): RouteConfig => ({
   maxConnections: config.maxConnections,
   allow: config.allow,
   framing: config.framing,
-  maxMessageBytes: config.maxMessageBytes
+  maxMessageBytes: config.maxMessageBytes,
+  acceptProxyProtocol: config.acceptProxyProtocol,
+  sendProxyProtocol: config.sendProxyProtocol
 })
 
 /**

@@ -59,6 +59,8 @@ export interface LinkSettings {
   readonly connectTimeoutMillis: number
   /** The route's framing, undefined for `none`: the link then starts and cleanly ends connections at message starts. */
   readonly framing: MessageFraming | undefined
+  /** What every connection begins with, before any of the source's bytes: the PROXY header (issue 11), if sent. */
+  readonly preamble: Uint8Array | undefined
 }
 
 export type Write =
@@ -304,6 +306,8 @@ export class Forwarder implements Tcp.OutboundHandlers {
       write: idle
     }
     this.blamedSince = undefined
+    // Written before the held bytes, so ahead of them; not the source's, so not counted as delivered.
+    if (this.settings.preamble !== undefined) connection.sendPreamble(this.settings.preamble)
     this.counters.connected = true
     if (this.failedSinceConnected) {
       this.failedSinceConnected = false

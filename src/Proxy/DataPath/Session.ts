@@ -6,7 +6,7 @@ import type { DestinationHealth } from "../Observability/DestinationHealth.js"
 import type { Drain, Drainable } from "./Drain.js"
 import { formatEndpoint } from "../Settings/Endpoint.js"
 import type { ConnectionLost } from "../Errors.js"
-import type { Flow } from "./Forwarder.js"
+import type { Flow, LinkSettings } from "./Forwarder.js"
 import { Forwarder } from "./Forwarder.js"
 import type { MessageFraming } from "../Framing/Framing.js"
 import type { TooLong } from "../Framing/Scan.js"
@@ -18,6 +18,10 @@ import type { ProxyCounters } from "../Observability/Stats.js"
 import * as Tcp from "./Tcp.js"
 import { formatBytes } from "../Settings/Units.js"
 import { monotonicMillis } from "./Wakeup.js"
+import type { SendVersion } from "../ProxyProtocol/Header.js"
+import { encodeHeader } from "../ProxyProtocol/Encode.js"
+import type { Origin } from "../ProxyProtocol/Origin.js"
+import { formatAddress, originOf } from "../ProxyProtocol/Origin.js"
 
 export interface SessionContext {
   readonly config: ProxyConfig
@@ -44,11 +48,16 @@ export interface LiveSession {
   ): Effect.Effect<void>
 }
 
-const settingsOf = (link: DestinationConfig, framing: MessageFraming | undefined) => ({
+const settingsOf = (
+  link: DestinationConfig,
+  framing: MessageFraming | undefined,
+  preamble: Uint8Array | undefined
+): LinkSettings => ({
   bufferBytes: link.bufferBytes,
   writeTimeoutMillis: Duration.toMillis(link.writeTimeout),
   connectTimeoutMillis: Duration.toMillis(link.connectTimeout),
-  framing
+  framing,
+  preamble
 })
 
 /** Whether this connection is forwarded to `link`: each connection independently, with its `sample` share. */
@@ -89,19 +98,23 @@ class Session implements Flow, Watched, Drainable, LiveSession {
   private closeAtBoundary = false
   /** The source sent a message over --max-message and was closed. */
   private tooLong: TooLong | undefined = undefined
+  /** The PROXY header each version of it sent on (issue 11), made once for the connection when first needed. */
+  private readonly headers: Partial<Record<SendVersion, Uint8Array>> = {}
 
   constructor(
-    socket: net.Socket,
+    private readonly socket: net.Socket,
     readonly id: number,
     readonly openedAt: number,
     private readonly context: SessionContext,
     private readonly clock: Clock.Clock,
     /** The session's fibers; `FiberSet.join` waits on its deferred, completed once the source has ended and every forwarder is done. */
-    private readonly fibers: FiberSet.FiberSet<void, never>
+    private readonly fibers: FiberSet.FiberSet<void, never>,
+    /** Who the connection is for, as a PROXY header received said; the socket's ends when absent. */
+    private origin: Origin | undefined
   ) {
     const { counters } = context
     this.lastActivity = monotonicMillis(clock)
-    const peer = Tcp.peerOf(socket)
+    const peer = origin === undefined ? Tcp.peerOf(socket) : formatAddress(origin.source)
     this.logAnnotations = { connection: id, peer }
     const framing = context.config.framing
     this.frames = framing === "none" ? undefined : new SourceFrames(framing, context.config.maxMessageBytes)
@@ -164,8 +177,16 @@ class Session implements Flow, Watched, Drainable, LiveSession {
     })
   }
 
-  private linkSettings(link: DestinationConfig) {
-    return settingsOf(link, this.frames?.framing)
+  private linkSettings(link: DestinationConfig): LinkSettings {
+    return settingsOf(link, this.frames?.framing, this.headerFor(link))
+  }
+
+  private headerFor(link: DestinationConfig): Uint8Array | undefined {
+    const version = link.sendProxyProtocol
+    if (version === "off") return undefined
+    // A destination added by a reload may be the first to want one.
+    this.origin ??= originOf(this.socket, undefined)
+    return (this.headers[version] ??= encodeHeader(version, this.origin))
   }
 
   readonly onData = (chunk: Uint8Array): void => {
@@ -348,7 +369,8 @@ const summary = (counters: ConnectionCounters): string =>
 const openSession = (
   socket: net.Socket,
   context: SessionContext,
-  fibers: FiberSet.FiberSet<void, never>
+  fibers: FiberSet.FiberSet<void, never>,
+  origin: Origin | undefined
 ): Effect.Effect<Session, never, Scope.Scope> =>
   Effect.gen(function*() {
     const id = ++context.counters.acceptedConnections
@@ -356,7 +378,7 @@ const openSession = (
     // The set's `join` waits on its deferred, which the set completes with the first
     // failure of a fiber in it; the session completes it once all is done.
     const session = yield* Effect.acquireRelease(
-      Effect.sync(() => new Session(socket, id, clock.unsafeCurrentTimeMillis(), context, clock, fibers)),
+      Effect.sync(() => new Session(socket, id, clock.unsafeCurrentTimeMillis(), context, clock, fibers, origin)),
       (session) => session.release()
     )
     yield* Effect.annotateLogs(Effect.logInfo("connection opened"), session.logAnnotations)
@@ -372,9 +394,13 @@ const openSession = (
  * socket of the connection. Its log lines carry the connection's id and peer as
  * annotations, each line its own: no frame or fiber-local copy for its whole life.
  */
-export const runSession = (socket: net.Socket, context: SessionContext): Effect.Effect<void> =>
+export const runSession = (
+  socket: net.Socket,
+  context: SessionContext,
+  origin?: Origin
+): Effect.Effect<void> =>
   Effect.scoped(
     Effect.flatMap(FiberSet.make<void, never>(), (fibers) =>
-      Effect.flatMap(openSession(socket, context, fibers), (session) =>
+      Effect.flatMap(openSession(socket, context, fibers, origin), (session) =>
         Effect.zipRight(FiberSet.join(fibers), session.logClosed())))
   )

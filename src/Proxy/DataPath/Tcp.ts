@@ -320,6 +320,11 @@ export class OutboundConnection {
     if (last > 0) socket.uncork()
   }
 
+  /** Writes what the connection begins with (a PROXY header): before the first `send`, so ahead of it. */
+  sendPreamble(bytes: Uint8Array): void {
+    if (this.socket.writable) this.socket.write(bytes)
+  }
+
   /**
    * True while the socket holds written bytes the kernel has not taken: right
    * after `send`, false means the kernel took them all at once (`onWritten`

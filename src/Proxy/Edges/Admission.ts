@@ -11,7 +11,8 @@ export const refusalReportInterval = Duration.seconds(30)
 const describe: Record<RefusalReason, string> = {
   max_connections: "over --max-connections",
   not_allowed: "source not in --allow",
-  loop: "it is one of the proxy's own connections to a destination: that destination is this proxy"
+  loop: "it is one of the proxy's own connections to a destination: that destination is this proxy",
+  proxy_protocol: "no valid PROXY protocol header, which --accept-proxy-protocol requires"
 }
 
 const reasons = Object.keys(describe) as ReadonlyArray<RefusalReason>
@@ -26,7 +27,12 @@ const reasons = Object.keys(describe) as ReadonlyArray<RefusalReason>
  */
 export class Admission {
   private readonly lastReport: Partial<Record<RefusalReason, number>> = {}
-  private readonly sinceReport: Record<RefusalReason, number> = { max_connections: 0, not_allowed: 0, loop: 0 }
+  private readonly sinceReport: Record<RefusalReason, number> = {
+    max_connections: 0,
+    not_allowed: 0,
+    loop: 0,
+    proxy_protocol: 0
+  }
   private readonly latestPeer: Partial<Record<RefusalReason, string>> = {}
 
   constructor(
@@ -35,12 +41,25 @@ export class Admission {
     private readonly maxConnections: number | undefined
   ) {}
 
-  /** Why an accepted connection must be refused with `open` connections already open, if it must. */
-  refusal(socket: Parameters<typeof isOwnConnection>[0], open: number): RefusalReason | undefined {
+  /**
+   * Why an accepted connection must be refused with `open` connections already
+   * open, if it must. Behind a balancer (`--accept-proxy-protocol`), `--allow` is
+   * asked later, of the source its PROXY header names (`allows`).
+   */
+  refusal(
+    socket: Parameters<typeof isOwnConnection>[0],
+    open: number,
+    behindBalancer = false
+  ): RefusalReason | undefined {
     if (isOwnConnection(socket)) return "loop"
-    if (this.allowList !== undefined && !this.allowList.allows(socket.remoteAddress)) return "not_allowed"
+    if (!behindBalancer && !this.allows(socket.remoteAddress)) return "not_allowed"
     if (this.maxConnections !== undefined && open >= this.maxConnections) return "max_connections"
     return undefined
+  }
+
+  /** Whether `--allow` lets this source address in. */
+  allows(address: string | undefined): boolean {
+    return this.allowList === undefined || this.allowList.allows(address)
   }
 
   private summary(reason: RefusalReason, count: number, since: number, now: number): string {
@@ -49,8 +68,11 @@ export class Admission {
     }; latest shown`
   }
 
-  /** Counts a refusal, and logs it unless one of its kind was logged in the last 30 s. */
-  refused(reason: RefusalReason, peer: string): Effect.Effect<void> {
+  /**
+   * Counts a refusal, and logs it unless one of its kind was logged in the last 30 s;
+   * `problem` says what was wrong with this one (a PROXY header's fault).
+   */
+  refused(reason: RefusalReason, peer: string, problem?: string): Effect.Effect<void> {
     const log = Effect.flatMap(Clock.currentTimeMillis, (now) => {
       this.sinceReport[reason]++
       this.latestPeer[reason] = peer
@@ -62,7 +84,9 @@ export class Admission {
       const message = last === undefined || count === 1
         ? `refused a connection (${describe[reason]})`
         : this.summary(reason, count, last, now)
-      return Effect.logWarning(message).pipe(Effect.annotateLogs({ peer, refused: reason }))
+      return Effect.logWarning(problem === undefined ? message : `${message}: ${problem}`).pipe(
+        Effect.annotateLogs({ peer, refused: reason })
+      )
     })
     // Counted once logged, so whoever sees the count can rely on the log line being out.
     return Effect.ensuring(log, Effect.sync(() => this.counters.refused[reason]++))

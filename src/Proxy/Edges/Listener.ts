@@ -9,17 +9,48 @@ import type { SessionContext } from "../DataPath/Session.js"
 import { runSession } from "../DataPath/Session.js"
 import type { TcpListener } from "../DataPath/Tcp.js"
 import { peerOf } from "../DataPath/Tcp.js"
+import { formatAddress, originOf } from "../ProxyProtocol/Origin.js"
+import { readHeader } from "../ProxyProtocol/Read.js"
 
 /** One turn of the event loop: the I/O callbacks already due have run. */
 const nextTurn = Effect.async<void>((resume) => {
   setImmediate(() => resume(Effect.void))
 })
 
-const refuse = (admission: Admission, socket: net.Socket, reason: RefusalReason): Effect.Effect<void> => {
-  const peer = peerOf(socket)
+const refuse = (
+  admission: Admission,
+  socket: net.Socket,
+  reason: RefusalReason,
+  peer = peerOf(socket),
+  problem?: string
+): Effect.Effect<void> => {
   socket.destroy()
-  return admission.refused(reason, peer)
+  return admission.refused(reason, peer, problem)
 }
+
+/**
+ * Behind a balancer: the connection's PROXY header first, then `--allow` for the
+ * source it names, then the session. Until the header is complete nothing is
+ * forwarded and no destination is dialled. A v2 LOCAL connection (the balancer's
+ * health check) is closed quietly.
+ */
+const throughBalancer = (socket: net.Socket, admission: Admission, context: SessionContext): Effect.Effect<void> =>
+  Effect.flatMap(readHeader(socket), (outcome) => {
+    if (outcome._tag === "Refused") return refuse(admission, socket, "proxy_protocol", peerOf(socket), outcome.reason)
+    if (outcome.header._tag === "Local") {
+      const peer = peerOf(socket)
+      socket.destroy()
+      return Effect.logDebug("closed a LOCAL connection (the balancer's health check)").pipe(
+        Effect.annotateLogs("peer", peer)
+      )
+    }
+    const origin = originOf(socket, outcome.header)
+    if (origin === undefined) return Effect.sync(() => socket.destroy())
+    if (!admission.allows(origin.source.address)) {
+      return refuse(admission, socket, "not_allowed", formatAddress(origin.source))
+    }
+    return runSession(socket, context, origin)
+  })
 
 /** After a failed accept (such as EMFILE), wait this long so the loop does not spin. */
 const acceptRetryDelay = Duration.millis(100)
@@ -53,8 +84,12 @@ export const acceptLoop = (
       const socket = accepted.socket
       const { admission, context } = target()
       return Effect.flatMap(FiberSet.size(sessions), (open) => {
-        const refusal = admission.refusal(socket, open)
+        const behindBalancer = context.config.acceptProxyProtocol
+        const refusal = admission.refusal(socket, open, behindBalancer)
         if (refusal !== undefined) return refuse(admission, socket, refusal)
+        const start = behindBalancer
+          ? Effect.suspend(() => throughBalancer(socket, admission, context))
+          : Effect.suspend(() => runSession(socket, context))
         // A connection of the proxy's own may be accepted a turn before it knows its local
         // port: while one is being made, the session looks again a turn later, before it
         // dials anything (the accept loop itself never waits).
@@ -64,10 +99,10 @@ export const acceptLoop = (
             Effect.suspend(() =>
               isOwnConnection(socket)
                 ? refuse(admission, socket, "loop")
-                : runSession(socket, context)
+                : start
             )
           )
-          : runSession(socket, context)
+          : start
         return FiberSet.run(
           sessions,
           session.pipe(

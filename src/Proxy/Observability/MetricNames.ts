@@ -16,10 +16,11 @@ export const connectionsAccepted = counter("socket_proxy_connections_accepted_to
 export const connectionsOpen = Metric.gauge("socket_proxy_connections_open", {
   description: "Source connections open now"
 })
-/** Tagged `reason`: `max_connections`, `not_allowed` or `loop`. */
+/** Tagged `reason`: `max_connections`, `not_allowed`, `loop` or `proxy_protocol`. */
 export const connectionsRefused = counter(
   "socket_proxy_connections_refused_total",
-  "Source connections closed at accept: over --max-connections, from outside --allow, or the proxy's own (a loop)"
+  "Source connections closed at accept: over --max-connections, from outside --allow, the proxy's own (a loop), " +
+    "or without a valid PROXY header"
 )
 export const bytesReceived = counter("socket_proxy_bytes_received_total", "Bytes received from all sources")
 

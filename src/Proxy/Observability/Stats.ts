@@ -176,7 +176,7 @@ export class ConnectionCounters {
   }
 }
 
-export type RefusalReason = "max_connections" | "not_allowed" | "loop"
+export type RefusalReason = "max_connections" | "not_allowed" | "loop" | "proxy_protocol"
 
 /** The proxy's counters: open connections by id, and every destination's health. */
 export class ProxyCounters {
@@ -187,7 +187,7 @@ export class ProxyCounters {
   framingErrors = 0
   /** Some of its connections are framed: its message metrics are reported. */
   framed = false
-  readonly refused: Record<RefusalReason, number> = { max_connections: 0, not_allowed: 0, loop: 0 }
+  readonly refused: Record<RefusalReason, number> = { max_connections: 0, not_allowed: 0, loop: 0, proxy_protocol: 0 }
   readonly open = new Map<number, ConnectionCounters>()
 
   constructor(readonly destinations: ReadonlyArray<DestinationHealth>) {}

@@ -9,7 +9,8 @@ const destinationText = (d: DestinationConfig) => {
     `buffer ${formatSize(d.bufferBytes)}`,
     `write-timeout ${formatDuration(d.writeTimeout)}`,
     `connect-timeout ${formatDuration(d.connectTimeout)}`,
-    `sample ${Math.round(d.sample * 10000) / 100}%`
+    `sample ${Math.round(d.sample * 10000) / 100}%`,
+    `send-proxy-protocol ${d.sendProxyProtocol}`
   ]
   return `${formatEndpoint(d)} (${overrides.join(", ")})`
 }
@@ -24,7 +25,8 @@ const settingsOf = (route: RouteConfig): ReadonlyArray<readonly [string, string]
   ["max-connections", route.maxConnections === undefined ? "no limit" : String(route.maxConnections)],
   ["allow", route.allow === undefined ? "everyone" : route.allow.map(formatCidr).join(", ")],
   ["framing", route.framing],
-  ["max-message", formatSize(route.maxMessageBytes)]
+  ["max-message", formatSize(route.maxMessageBytes)],
+  ["accept-proxy-protocol", String(route.acceptProxyProtocol)]
 ]
 
 /**

@@ -4,7 +4,7 @@ import type { ProxyConfig } from "../Settings/Config.js"
 import type { Endpoint, ListenAddress } from "../Settings/Endpoint.js"
 import type { Framing } from "../Framing/Framing.js"
 import { formatEndpoint } from "../Settings/Endpoint.js"
-import type { LogFormat } from "../Settings/Settings.js"
+import type { LogFormat, SendProxyProtocol } from "../Settings/Settings.js"
 
 /** One destination of a route, with the settings it may override. */
 export interface DestinationConfig extends Endpoint {
@@ -13,6 +13,8 @@ export interface DestinationConfig extends Endpoint {
   readonly connectTimeout: Duration.Duration
   /** The share of the route's source connections forwarded to it, 0 < sample <= 1. */
   readonly sample: number
+  /** The PROXY protocol header each of its connections begins with, or `off`. */
+  readonly sendProxyProtocol: SendProxyProtocol
 }
 
 /** One route: a listen address, its destinations, and its per-connection settings. */
@@ -28,6 +30,8 @@ export interface RouteConfig {
   readonly allow: ReadonlyArray<Cidr> | undefined
   readonly framing: Framing
   readonly maxMessageBytes: number
+  readonly acceptProxyProtocol: boolean
+  readonly sendProxyProtocol: SendProxyProtocol
 }
 
 /** What a configuration file holds, with the process-wide settings; every default filled in. */
@@ -63,7 +67,9 @@ export const sessionConfig = (
   maxConnections: route.maxConnections,
   allow: route.allow,
   framing: route.framing,
-  maxMessageBytes: route.maxMessageBytes
+  maxMessageBytes: route.maxMessageBytes,
+  acceptProxyProtocol: route.acceptProxyProtocol,
+  sendProxyProtocol: route.sendProxyProtocol
 })
 
 /** `vehicles on *:8000 -> a:1, b:2`, for logs and `--check`. */

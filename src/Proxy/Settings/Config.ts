@@ -7,7 +7,7 @@ import { formatEndpoint } from "./Endpoint.js"
 import { InvalidConfig, MissingConfig } from "../Errors.js"
 import { listenClash } from "../Edges/ListenClash.js"
 import { selfLoop } from "../Edges/SelfLoop.js"
-import type { SettingKey, SettingValue } from "./Settings.js"
+import type { SendProxyProtocol, SettingKey, SettingValue } from "./Settings.js"
 import { flagName, settingDefaults, settings } from "./Settings.js"
 
 /** Everything the proxy needs to run, as typed values. */
@@ -38,6 +38,10 @@ export interface ProxyConfig {
   readonly framing: Framing
   /** With a framing: the longest message a source may send before it is closed. */
   readonly maxMessageBytes: number
+  /** Every source connection begins with a PROXY protocol header, whose source is the source from then on (issue 11). */
+  readonly acceptProxyProtocol: boolean
+  /** The PROXY protocol header every destination connection begins with, or `off`. */
+  readonly sendProxyProtocol: SendProxyProtocol
   /** The route's name, in logs and as the metrics label `route`; `default` when configured by flags. */
   readonly name?: string | undefined
 }
@@ -64,7 +68,9 @@ const legacyKeys = [
   "allow",
   "drainTimeout",
   "framing",
-  "maxMessageBytes"
+  "maxMessageBytes",
+  "acceptProxyProtocol",
+  "sendProxyProtocol"
 ] as const satisfies ReadonlyArray<SettingKey>
 type LegacyKey = (typeof legacyKeys)[number]
 
@@ -89,6 +95,8 @@ export interface ProxySettingsText {
   readonly drainTimeout?: string | undefined
   readonly framing?: string | undefined
   readonly maxMessageBytes?: string | undefined
+  readonly acceptProxyProtocol?: string | undefined
+  readonly sendProxyProtocol?: string | undefined
 }
 
 interface Given {
@@ -205,7 +213,9 @@ export const resolveProxyConfig = (
     maxConnections: resolveSetting("maxConnections", text.maxConnections, undefined),
     allow: resolveSetting("allow", text.allow, undefined),
     framing: resolveSetting("framing", text.framing, defaults.framing),
-    maxMessageBytes: resolveSetting("maxMessageBytes", text.maxMessageBytes, defaults.maxMessageBytes)
+    maxMessageBytes: resolveSetting("maxMessageBytes", text.maxMessageBytes, defaults.maxMessageBytes),
+    acceptProxyProtocol: resolveSetting("acceptProxyProtocol", text.acceptProxyProtocol, defaults.acceptProxyProtocol),
+    sendProxyProtocol: resolveSetting("sendProxyProtocol", text.sendProxyProtocol, defaults.sendProxyProtocol)
   }).pipe(
     Effect.flatMap((config) => checkMetricsClash(config, text)),
     Effect.flatMap((config) => refuseSelfLoop(config, text))

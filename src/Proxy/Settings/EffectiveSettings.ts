@@ -21,6 +21,9 @@ export const describeSettings = (config: ProxyConfig): string =>
     ...(config.framing === "none"
       ? []
       : [`framing ${config.framing}, max-message ${formatBytes(config.maxMessageBytes)}`]),
+    // Only when on, as with framing.
+    ...(config.acceptProxyProtocol ? ["accept-proxy-protocol"] : []),
+    ...(config.sendProxyProtocol === "off" ? [] : [`send-proxy-protocol ${config.sendProxyProtocol}`]),
     `drain-timeout ${Duration.format(config.drainTimeout)}`,
     `metrics ${config.metrics === undefined ? "off" : formatEndpoint(config.metrics)}`
   ].join("; ")

@@ -5,6 +5,7 @@ import type { Endpoint, ListenAddress } from "./Endpoint.js"
 import { parseEndpoint, parseEndpointList, parseListenAddress } from "./Endpoint.js"
 import type { Framing } from "../Framing/Framing.js"
 import { parseFraming } from "../Framing/Framing.js"
+import type { SendVersion } from "../ProxyProtocol/Header.js"
 import { formatDuration, formatSize, parseByteSize, parseDuration } from "./Units.js"
 
 /**
@@ -35,14 +36,17 @@ export interface Setting<A> {
   readonly places: ReadonlyArray<Place>
   /** A flag that may be given several times (`--dest`). */
   readonly repeatable: boolean
+  /** A flag without a value (`--accept-proxy-protocol`); its env variable and file key take `true` or `false`. */
+  readonly isSwitch: boolean
 }
 
 const setting = <A>(
-  fields: Omit<Setting<A>, "fileKey" | "repeatable" | "env" | "flag"> & Partial<Setting<A>>
+  fields: Omit<Setting<A>, "fileKey" | "repeatable" | "env" | "flag" | "isSwitch"> & Partial<Setting<A>>
 ): Setting<A> => ({
   flag: undefined,
   env: undefined,
   repeatable: false,
+  isSwitch: false,
   ...fields,
   fileKey: "fileKey" in fields ? fields.fileKey : fields.flag
 })
@@ -112,6 +116,23 @@ export const parseSample = (text: string): Either.Either<number, string> => {
 const anyText = (text: string): Either.Either<string, string> =>
   text.trim().length > 0 ? Either.right(text.trim()) : Either.left("expected a file name")
 
+/** `true` or `false` (also `yes`/`no`, `on`/`off`, `1`/`0`), in any case. */
+export const parseBoolean = (text: string): Either.Either<boolean, string> => {
+  const word = text.trim().toLowerCase()
+  if (["true", "yes", "on", "1"].includes(word)) return Either.right(true)
+  if (["false", "no", "off", "0"].includes(word)) return Either.right(false)
+  return Either.left("expected true or false")
+}
+
+/** What `--send-proxy-protocol` says: a version, or `off`. */
+export type SendProxyProtocol = SendVersion | "off"
+
+/** `v1`, `v2`, or `off` (to turn off, for one route or destination, what the level above turned on). */
+export const parseSendProxyProtocol = (text: string): Either.Either<SendProxyProtocol, string> => {
+  const word = text.trim().toLowerCase()
+  return word === "v1" || word === "v2" || word === "off" ? Either.right(word) : Either.left("expected v1, v2 or off")
+}
+
 const defaultValues = {
   connectTimeout: Duration.seconds(3),
   writeTimeout: Duration.seconds(5),
@@ -120,7 +141,9 @@ const defaultValues = {
   // Service managers wait longer than this after SIGTERM (systemd 90 s, Kubernetes 30 s) before SIGKILL.
   drainTimeout: Duration.seconds(5),
   framing: "none" as Framing,
-  maxMessageBytes: 64 * 1024
+  maxMessageBytes: 64 * 1024,
+  acceptProxyProtocol: false,
+  sendProxyProtocol: "off" as SendProxyProtocol
 } as const
 
 /** Every setting of the `proxy` command and of the configuration file, in the order help and docs show them. */
@@ -260,6 +283,31 @@ export const settings = {
     places: ["top", "route"]
   }),
   // --- end framing
+  // --- PROXY protocol (issue 11)
+  acceptProxyProtocol: setting<boolean>({
+    flag: "accept-proxy-protocol",
+    env: "SOCKET_PROXY_ACCEPT_PROXY_PROTOCOL",
+    metavar: "true|false",
+    help: "Every source connection must begin with a PROXY protocol header (v1 or v2), as a load balancer " +
+      "sends it; its source address is the source from then on (logs, --allow, the header sent on). One " +
+      "without a valid header within 5s is closed, logged and counted; a v2 LOCAL one (a health check) is " +
+      "closed quietly.",
+    defaultText: "off",
+    parse: parseBoolean,
+    places: ["top", "route"],
+    isSwitch: true
+  }),
+  sendProxyProtocol: setting<SendProxyProtocol>({
+    flag: "send-proxy-protocol",
+    env: "SOCKET_PROXY_SEND_PROXY_PROTOCOL",
+    metavar: "v1|v2|off",
+    help: "Begin every destination connection (each reconnection too) with a PROXY protocol header of this " +
+      "version naming the source and the address it connected to; off turns it off for a route or destination.",
+    defaultText: "off",
+    parse: parseSendProxyProtocol,
+    places: ["top", "route", "destination"]
+  }),
+  // --- end PROXY protocol
   metrics: setting<ListenAddress>({
     flag: "metrics",
     env: "SOCKET_PROXY_METRICS",

@@ -13,7 +13,9 @@ const cell = (text: string) => text.replace(/\|/g, "\\|")
 export const settingsTable = (): string => {
   const rows = Object.values(settings).map((setting) =>
     [
-      setting.flag === undefined ? "—" : `\`--${setting.flag} ${cell(setting.metavar)}\``,
+      setting.flag === undefined
+        ? "—"
+        : `\`--${setting.flag}${setting.isSwitch ? "" : ` ${cell(setting.metavar)}`}\``,
       setting.env === undefined ? "—" : `\`${setting.env}\``,
       setting.fileKey === undefined ? "—" : `\`${setting.fileKey}\``,
       setting.places.length === 0 ? "command line only" : setting.places.map((place) => where[place]).join(", "),
