@@ -3,7 +3,7 @@
 // table and writes bench/results/<name>.json, .md and .svg; a full run ("latest")
 // also refreshes the table in BENCHMARKS.md.
 //   --quick             tiny sizes (seconds): checks the bench works and bytes verify
-//   --only a,b          a subset of: throughput, latency, many, stalled, heap, startup
+//   --only a,b          a subset of: throughput, framing, haproxy, latency, many, stalled, heap, startup
 //   --runs N            runs per figure (median and range); default 3 (1 with --quick)
 //   --mib N             MiB per throughput run (default 1024; 16 with --quick)
 //   --out NAME          results file name; default "latest" ("quick" with --quick,
@@ -16,6 +16,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { bundlePath, removeBundle } from "./lib/bundle.mjs"
+import { findHaproxy } from "./lib/haproxy.mjs"
 import { commitLabel } from "./lib/git.mjs"
 import { markdownTable, svgPlot } from "./lib/report.mjs"
 import { proxyEntryLabel, repoRoot } from "./lib/servers.mjs"
@@ -34,7 +35,7 @@ const option = (name) => {
   return at >= 0 ? args[at + 1] : undefined
 }
 const quick = flag("--quick")
-const allScenarios = ["throughput", "framing", "latency", "many", "stalled", "heap", "startup"]
+const allScenarios = ["throughput", "framing", "haproxy", "latency", "many", "stalled", "heap", "startup"]
 const only = (option("--only") ?? allScenarios.join(",")).split(",")
 for (const name of only) {
   if (!allScenarios.includes(name)) {
@@ -178,6 +179,30 @@ if (only.includes("framing")) {
     } MiB of lines of 100 B and of 1 KiB from one source to 2 destinations, every byte verified; in these rows ` +
       "\"proxy\" is the proxy with `--framing lines` and \"reference\" the same proxy with `--framing none`, run alternately."
   )
+}
+
+if (only.includes("haproxy")) {
+  // Replicas behind a balancer (docs/deploy.md, "Scaling out"): one of them behind HAProxy,
+  // the proxy with --accept-proxy-protocol (HAProxy sends PROXY v2), the reference bare.
+  const scenario = "throughput 1→2 through HAProxy"
+  const haproxy = findHaproxy()
+  if (haproxy === undefined) {
+    log(`${scenario}: skipped: no haproxy on PATH or in /usr/sbin (.ci/run installs it)`)
+    notes.push(`${scenario}: not run: haproxy is not installed here.`)
+  } else {
+    const results = await repeat(
+      scenario,
+      ["reference", "proxy"],
+      runs,
+      (kind) => throughputRun(kind, 2, sizes.throughputBytes, undefined, haproxy)
+    )
+    figure(scenario, "MB/s (sum over destinations)", results, (r) => r.mbPerSecond, 0, ratioAtLeast(0.95))
+    figure(scenario, "CPU seconds of the fan-out process", results, (r) => r.cpuSeconds, 2)
+    notes.push(
+      `Through HAProxy: the throughput run 1→2 with HAProxy (\`mode tcp\`, one server) between the source and the fan-out; ` +
+        "the proxy runs with `--accept-proxy-protocol` and HAProxy sends it a PROXY v2 header (`send-proxy-v2`), the reference gets the bare stream; every byte verified at both destinations."
+    )
+  }
 }
 
 if (only.includes("latency")) {

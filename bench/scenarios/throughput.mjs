@@ -2,6 +2,7 @@
 // kind "ceiling" wires the source straight to the sinks: what the harness alone can do.
 // Read and write system calls of the fan-out process (/proc/PID/io, all its threads)
 // from just before the source connects to after the last byte arrived and the source ended.
+import { startHaproxy } from "../lib/haproxy.mjs"
 import { cpuSeconds, ioCounters, peakRss } from "../lib/procstat.mjs"
 import { startServer } from "../lib/servers.mjs"
 import { within } from "../lib/stats.mjs"
@@ -11,15 +12,29 @@ import { startSink, startSource } from "../lib/threads.mjs"
  * `framed`: the proxy with `--framing` and a stream of lines of `messageSize`
  * bytes (issue 13), e.g. `{ framing: "lines", messageSize: 100 }`; the same
  * stream with `framing: "none"` is its comparison.
+ * `haproxy`: the path of an haproxy binary to put in front of the fan-out (the source
+ * connects to HAProxy); the proxy then runs with --accept-proxy-protocol and HAProxy
+ * sends it PROXY v2, the reference gets the bare stream.
  */
-export const throughputRun = async (kind, destinations, totalBytes, framed = undefined) => {
+export const throughputRun = async (kind, destinations, totalBytes, framed = undefined, haproxy = undefined) => {
   const messageSize = framed?.messageSize
   const sinks = await Promise.all(Array.from({ length: destinations }, () => startSink("stream", { messageSize })))
   const ports = sinks.map((sink) => sink.port)
-  const extra = framed === undefined ? [] : ["--framing", framed.framing]
+  const extra = [
+    ...(framed === undefined ? [] : ["--framing", framed.framing]),
+    ...(haproxy !== undefined && kind !== "reference" ? ["--accept-proxy-protocol"] : [])
+  ]
   const server = kind === "ceiling" ? undefined : await startServer(kind, ports, extra)
+  const balancer = haproxy === undefined || server === undefined
+    ? undefined
+    : await startHaproxy(haproxy, server.port, { sendProxyV2: kind !== "reference" }).catch(async (error) => {
+      await server.stop()
+      await Promise.all(sinks.map((sink) => sink.close()))
+      throw error
+    })
   const ioBefore = server ? ioCounters(server.pid) : { reads: Number.NaN, writes: Number.NaN }
-  const source = startSource({ mode: "stream", ports: server ? [server.port] : ports, totalBytes, messageSize })
+  const entry = balancer?.port ?? server?.port
+  const source = startSource({ mode: "stream", ports: entry !== undefined ? [entry] : ports, totalBytes, messageSize })
   try {
     const cpuBefore = server ? cpuSeconds(server.pid) : Number.NaN
     const completions = sinks.map((sink) => sink.complete(totalBytes))
@@ -50,6 +65,7 @@ export const throughputRun = async (kind, destinations, totalBytes, framed = und
     }
   } finally {
     await source.close()
+    await balancer?.stop()
     await server?.stop()
     await Promise.all(sinks.map((sink) => sink.close()))
   }

@@ -462,7 +462,7 @@ describe.skipIf(haproxy === undefined)(title, () => {
             .toBe(true)
         }
 
-        // 3. End every source; each open connection's lines must arrive complete at both destinations.
+        // 4. End every source; each open connection's lines must arrive complete at both destinations.
         all.forEach((feed) => feed.end())
         yield* until(
           () => all.every((feed) => feed.current!.closed),
