@@ -5,7 +5,7 @@
  * on; `--send-proxy-protocol` begins every destination connection with a header.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Logger } from "effect"
+import { Duration, Effect, Logger, Scope } from "effect"
 import type { ProxyConfig } from "../src/Proxy/Settings/Config.js"
 import { parseCidrList } from "../src/Proxy/Settings/Cidr.js"
 import type { TestDestination, TestSource } from "./support/Peers.js"
@@ -102,6 +102,31 @@ describe("--accept-proxy-protocol", () => {
       yield* statsUntil(proxy, (stats) => stats.refusedConnections.proxy_protocol === 1)
       expect(d.connections).toHaveLength(0)
     })))
+
+  it.scoped("shutdown closes a connection still without its header at once, not as a refusal", () =>
+    Effect.gen(function*() {
+      const d = yield* destination()
+      const outer = yield* Effect.scope
+      const lines: Array<string> = []
+      const logger = Logger.make(({ message }) => {
+        lines.push(String(Array.isArray(message) ? message.join(" ") : message))
+      })
+      // Under the TestClock neither the 5 s header timeout nor the drain timeout can pass:
+      // the shutdown ends only if the drain closes the waiting connection itself.
+      const waiting = yield* Effect.scoped(Effect.gen(function*() {
+        const proxy = yield* startProxy([d.endpoint], { acceptProxyProtocol: true, drainTimeout: Duration.minutes(1) })
+        const waiting = yield* source(proxy.address.port).pipe(Scope.extend(outer))
+        yield* waiting.write("PROXY TCP4 203.0.113.7 ")
+        // Accepted after it: once this one's bytes are through, the proxy is reading the first one's header.
+        const later = yield* source(proxy.address.port)
+        yield* later.write("PROXY TCP4 10.1.2.3 192.0.2.1 4711 8000\r\nthrough")
+        yield* d.until(() => received(d, 0) === "through")
+        return waiting
+      })).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, logger)))
+      yield* waiting.until(() => waiting.isClosed())
+      expect(lines.filter((line) => line.startsWith("refused"))).toEqual([])
+      expect(d.connections).toHaveLength(1)
+    }))
 
   it.scopedLive("a v2 LOCAL connection (a health check) is closed quietly: no refusal, no destination connection", () =>
     Effect.gen(function*() {

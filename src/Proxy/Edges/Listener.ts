@@ -5,6 +5,7 @@ import type * as net from "node:net"
 import type { Admission } from "./Admission.js"
 import { diallingOwnConnections, isOwnConnection } from "./OwnConnections.js"
 import type { RefusalReason } from "../Observability/Stats.js"
+import type { Drainable } from "../DataPath/Drain.js"
 import type { SessionContext } from "../DataPath/Session.js"
 import { runSession } from "../DataPath/Session.js"
 import type { TcpListener } from "../DataPath/Tcp.js"
@@ -28,6 +29,16 @@ const refuse = (
   return admission.refused(reason, peer, problem)
 }
 
+/** Reads the header; shutdown closes the connection meanwhile (it has nothing to flush yet). */
+const awaitingHeader = (socket: net.Socket, context: SessionContext) => {
+  const pending: Drainable = { close: () => socket.destroy() }
+  return Effect.acquireUseRelease(
+    Effect.sync(() => context.drain.add(pending)),
+    () => readHeader(socket),
+    () => Effect.sync(() => context.drain.remove(pending))
+  )
+}
+
 /**
  * Behind a balancer: the connection's PROXY header first, then `--allow` for the
  * source it names, then the session. Until the header is complete nothing is
@@ -35,7 +46,9 @@ const refuse = (
  * health check) is closed quietly.
  */
 const throughBalancer = (socket: net.Socket, admission: Admission, context: SessionContext): Effect.Effect<void> =>
-  Effect.flatMap(readHeader(socket), (outcome) => {
+  Effect.flatMap(awaitingHeader(socket, context), (outcome) => {
+    // Shutdown closes a connection still without its header: not the source's fault.
+    if (outcome._tag === "Refused" && context.drain.draining) return Effect.sync(() => socket.destroy())
     if (outcome._tag === "Refused") return refuse(admission, socket, "proxy_protocol", peerOf(socket), outcome.reason)
     if (outcome.header._tag === "Local") {
       const peer = peerOf(socket)
