@@ -52,7 +52,8 @@ describe("--max-connections", () => {
         max_connections: 1,
         not_allowed: 0,
         loop: 0,
-        proxy_protocol: 0
+        proxy_protocol: 0,
+        tls: 0
       })
       expect(sample(refused, "socket_proxy_connections_open{route=\"default\"}")).toBe(2)
 

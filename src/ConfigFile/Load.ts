@@ -100,6 +100,7 @@ const destinationOf = (
 ): DestinationConfig => ({
   host: entry.address.host,
   port: entry.address.port,
+  tls: entry.address.tls,
   bufferBytes: entry.bufferBytes ?? route.bufferBytes,
   writeTimeout: entry.writeTimeout ?? route.writeTimeout,
   connectTimeout: entry.connectTimeout ?? route.connectTimeout,

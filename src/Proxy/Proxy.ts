@@ -81,6 +81,7 @@ export const routeOf = (config: ProxyConfig): RouteConfig => ({
   destinations: config.destinations.map((d) => ({
     host: d.host,
     port: d.port,
+    tls: d.tls,
     bufferBytes: config.bufferBytes,
     writeTimeout: config.writeTimeout,
     connectTimeout: config.connectTimeout,
@@ -96,7 +97,9 @@ export const routeOf = (config: ProxyConfig): RouteConfig => ({
   framing: config.framing,
   maxMessageBytes: config.maxMessageBytes,
   acceptProxyProtocol: config.acceptProxyProtocol,
-  sendProxyProtocol: config.sendProxyProtocol
+  sendProxyProtocol: config.sendProxyProtocol,
+  listenerTls: config.listenerTls,
+  destinationTls: config.destinationTls
 })
 
 /**

@@ -8,6 +8,8 @@ import { OutboundBuffer } from "./OutboundBuffer.js"
 import * as Patience from "./Patience.js"
 import { LinkCounters } from "../Observability/Stats.js"
 import * as Tcp from "./Tcp.js"
+import type * as tls from "node:tls"
+import { peerCertificateExpiry } from "../Tls/Handshake.js"
 import { monotonicMillis, Wakeup } from "./Wakeup.js"
 
 /**
@@ -61,6 +63,8 @@ export interface LinkSettings {
   readonly framing: MessageFraming | undefined
   /** What every connection begins with, before any of the source's bytes: the PROXY header (issue 11), if sent. */
   readonly preamble: Uint8Array | undefined
+  /** A `tls://` destination: how its connections are made (issue 12). */
+  readonly tls: tls.ConnectionOptions | undefined
 }
 
 export type Write =
@@ -290,7 +294,7 @@ export class Forwarder implements Tcp.OutboundHandlers {
   // Transitions: every change of `state` is here
 
   private dial(now: number): Attempt {
-    return { connection: Tcp.open(this.destination, this, true), since: now }
+    return { connection: Tcp.open(this.destination, this, true, this.settings.tls), since: now }
   }
 
   /** @internal Starting or Down with an attempt under way → Connected. */
@@ -306,6 +310,7 @@ export class Forwarder implements Tcp.OutboundHandlers {
       write: idle
     }
     this.blamedSince = undefined
+    if (this.settings.tls !== undefined) this.health.certificateExpiry = peerCertificateExpiry(connection.socket)
     // Written before the held bytes, so ahead of them; not the source's, so not counted as delivered.
     if (this.settings.preamble !== undefined) connection.sendPreamble(this.settings.preamble)
     this.counters.connected = true
@@ -341,6 +346,7 @@ export class Forwarder implements Tcp.OutboundHandlers {
     state.attempt?.connection.close()
     const failures = (state._tag === "Down" ? state.failures : 0) + 1
     this.health.connectFailures++
+    if (state.attempt?.connection.failedHandshake === true) this.health.tlsHandshakeFailures++
     this.down(failures, { _tag: "ConnectError", reason })
   }
 

@@ -21,6 +21,8 @@ import { monotonicMillis } from "./Wakeup.js"
 import type { SendVersion } from "../ProxyProtocol/Header.js"
 import { encodeHeader } from "../ProxyProtocol/Encode.js"
 import type { Origin } from "../ProxyProtocol/Origin.js"
+import type { RouteTls } from "../Tls/RouteTls.js"
+import { clientTlsOptions } from "../Tls/RouteTls.js"
 import { formatAddress, originOf } from "../ProxyProtocol/Origin.js"
 
 export interface SessionContext {
@@ -32,6 +34,8 @@ export interface SessionContext {
   readonly links: ReadonlyArray<DestinationConfig>
   /** The route's open sessions, which a reload tells of destinations added and removed. */
   readonly sessions: Set<LiveSession>
+  /** The route's certificates, read from its files (issue 12). */
+  readonly tls: RouteTls
 }
 
 /** An open session, as a reload sees it. */
@@ -51,13 +55,15 @@ export interface LiveSession {
 const settingsOf = (
   link: DestinationConfig,
   framing: MessageFraming | undefined,
-  preamble: Uint8Array | undefined
+  preamble: Uint8Array | undefined,
+  tls: RouteTls
 ): LinkSettings => ({
   bufferBytes: link.bufferBytes,
   writeTimeoutMillis: Duration.toMillis(link.writeTimeout),
   connectTimeoutMillis: Duration.toMillis(link.connectTimeout),
   framing,
-  preamble
+  preamble,
+  tls: link.tls === true ? clientTlsOptions(link, tls.destination) : undefined
 })
 
 /** Whether this connection is forwarded to `link`: each connection independently, with its `sample` share. */
@@ -178,7 +184,7 @@ class Session implements Flow, Watched, Drainable, LiveSession {
   }
 
   private linkSettings(link: DestinationConfig): LinkSettings {
-    return settingsOf(link, this.frames?.framing, this.headerFor(link))
+    return settingsOf(link, this.frames?.framing, this.headerFor(link), this.context.tls)
   }
 
   private headerFor(link: DestinationConfig): Uint8Array | undefined {

@@ -10,6 +10,7 @@
 import { Deferred, Duration, Effect, Queue, Scope } from "effect"
 import * as dns from "node:dns"
 import * as net from "node:net"
+import * as tls from "node:tls"
 import type { Endpoint, ListenAddress } from "../Settings/Endpoint.js"
 import { formatEndpoint } from "../Settings/Endpoint.js"
 import { ConnectError, ConnectionLost, ListenError } from "../Errors.js"
@@ -48,7 +49,32 @@ const errorCodeReasons: Record<string, string> = {
   EACCES: "permission denied (ports below 1024 need privileges)",
   EMFILE: "too many open files",
   ERR_STREAM_DESTROYED: "connection closed",
-  ERR_SOCKET_CLOSED: "connection closed"
+  ERR_SOCKET_CLOSED: "connection closed",
+  // TLS (issue 12): what an operator needs to fix, in words.
+  CERT_HAS_EXPIRED: "certificate has expired",
+  CERT_NOT_YET_VALID: "certificate is not yet valid",
+  ERR_TLS_CERT_ALTNAME_INVALID: "hostname does not match the certificate",
+  UNABLE_TO_VERIFY_LEAF_SIGNATURE: "certificate not signed by a trusted CA",
+  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: "certificate not signed by a trusted CA",
+  UNABLE_TO_GET_ISSUER_CERT: "certificate not signed by a trusted CA",
+  SELF_SIGNED_CERT_IN_CHAIN: "certificate not signed by a trusted CA (self-signed in the chain)",
+  DEPTH_ZERO_SELF_SIGNED_CERT: "certificate not signed by a trusted CA (self-signed)",
+  ERR_SSL_WRONG_VERSION_NUMBER: "the peer does not speak TLS",
+  ERR_SSL_PACKET_LENGTH_TOO_LONG: "the peer does not speak TLS",
+  ERR_SSL_HTTP_REQUEST: "the peer does not speak TLS (it sent HTTP)",
+  ERR_SSL_NO_SHARED_CIPHER: "no TLS cipher in common",
+  ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE: "no client certificate (mutual TLS requires one)",
+  ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED: "the peer requires a client certificate",
+  ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE: "the peer refused our certificate",
+  ERR_SSL_TLSV1_ALERT_UNKNOWN_CA: "the peer does not trust our certificate's CA",
+  ERR_TLS_HANDSHAKE_TIMEOUT: "TLS handshake timed out"
+}
+
+/** Whether a socket error is the TLS handshake's or certificate's, not the network's. */
+export const isTlsError = (error: unknown): boolean => {
+  const code = errorCode(error)
+  return code.startsWith("ERR_SSL_") || code.startsWith("ERR_TLS_") || code.startsWith("CERT_") ||
+    code.startsWith("UNABLE_TO_") || code.endsWith("_SELF_SIGNED_CERT") || code === "SELF_SIGNED_CERT_IN_CHAIN"
 }
 
 const errorCode = (error: unknown): string =>
@@ -286,6 +312,8 @@ const discardReplies = { buffer: discardedReplies, callback: () => true }
 
 export class OutboundConnection {
   private lost = false
+  /** A `tls://` connection that failed in its handshake or on its certificate (counted apart). */
+  failedHandshake = false
   /** Still being made: counted as such in `OwnConnections` (only the proxy's own connections are). */
   private dialling: boolean
   /** Its local end once made, as recorded in `OwnConnections`. */
@@ -388,7 +416,9 @@ function onOutboundConnect(this: net.Socket): void {
   outboundOf(this).connected()
 }
 function onOutboundError(this: net.Socket, error: Error): void {
-  outboundOf(this).fail(describeSocketError(error))
+  const connection = outboundOf(this)
+  if (isTlsError(error)) connection.failedHandshake = true
+  connection.fail(describeSocketError(error))
 }
 function onOutboundEnd(this: net.Socket): void {
   outboundOf(this).fail("closed by peer")
@@ -403,23 +433,50 @@ function onOutboundClose(this: net.Socket): void {
  * the proxy to a destination, which the self-loop check must know (not one of the
  * fakes' or the tests', which may share the process with a proxy, as in the demo).
  */
-export const open = (endpoint: Endpoint, handlers: OutboundHandlers, own = false): OutboundConnection => {
-  const socket = net.connect({
-    host: endpoint.host,
-    port: endpoint.port,
-    lookup: lookupWithBothLoopbacks,
-    autoSelectFamily: true,
-    onread: discardReplies,
-    ...socketOptions
-  })
+export const open = (
+  endpoint: Endpoint,
+  handlers: OutboundHandlers,
+  own = false,
+  /** A `tls://` destination: connected once the handshake is done and its certificate verified. */
+  secure?: tls.ConnectionOptions
+): OutboundConnection => {
+  const socket = secure === undefined
+    ? net.connect({
+      host: endpoint.host,
+      port: endpoint.port,
+      lookup: lookupWithBothLoopbacks,
+      autoSelectFamily: true,
+      onread: discardReplies,
+      ...socketOptions
+    })
+    : openTls(endpoint, secure)
   if (own) dialStarted()
   const connection = new OutboundConnection(socket, handlers, own)
   ;(socket as Wrapped<OutboundConnection>)[wrapper] = connection
-  socket.once("connect", onOutboundConnect)
+  socket.once(secure === undefined ? "connect" : "secureConnect", onOutboundConnect)
   socket.on("error", onOutboundError)
   socket.on("end", onOutboundEnd)
   socket.on("close", onOutboundClose)
   return connection
+}
+
+/** Replies over TLS come decrypted, as chunks: read and dropped (`onread` is for plain sockets only). */
+function discardReply(): void {}
+
+const openTls = (endpoint: Endpoint, secure: tls.ConnectionOptions): tls.TLSSocket => {
+  // tls.connect hands these to the TCP connect (its types leave out `autoSelectFamily`).
+  const options: tls.ConnectionOptions & Pick<net.TcpNetConnectOpts, "autoSelectFamily"> = {
+    host: endpoint.host,
+    port: endpoint.port,
+    lookup: lookupWithBothLoopbacks,
+    autoSelectFamily: true,
+    ...secure
+  }
+  const socket = tls.connect(options)
+  socket.setNoDelay(socketOptions.noDelay)
+  socket.setKeepAlive(socketOptions.keepAlive, socketOptions.keepAliveInitialDelay)
+  socket.on("data", discardReply)
+  return socket
 }
 
 /** An outbound connection as the fakes and the tests use it. */

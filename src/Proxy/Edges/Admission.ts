@@ -12,7 +12,8 @@ const describe: Record<RefusalReason, string> = {
   max_connections: "over --max-connections",
   not_allowed: "source not in --allow",
   loop: "it is one of the proxy's own connections to a destination: that destination is this proxy",
-  proxy_protocol: "no valid PROXY protocol header, which --accept-proxy-protocol requires"
+  proxy_protocol: "no valid PROXY protocol header, which --accept-proxy-protocol requires",
+  tls: "TLS handshake failed"
 }
 
 const reasons = Object.keys(describe) as ReadonlyArray<RefusalReason>
@@ -31,7 +32,8 @@ export class Admission {
     max_connections: 0,
     not_allowed: 0,
     loop: 0,
-    proxy_protocol: 0
+    proxy_protocol: 0,
+    tls: 0
   }
   private readonly latestPeer: Partial<Record<RefusalReason, string>> = {}
 

@@ -10,7 +10,9 @@ import type { SessionContext } from "../DataPath/Session.js"
 import { runSession } from "../DataPath/Session.js"
 import type { TcpListener } from "../DataPath/Tcp.js"
 import { peerOf } from "../DataPath/Tcp.js"
+import type { Origin } from "../ProxyProtocol/Origin.js"
 import { formatAddress, originOf } from "../ProxyProtocol/Origin.js"
+import { serverHandshake } from "../Tls/Handshake.js"
 import { readHeader } from "../ProxyProtocol/Read.js"
 
 /** One turn of the event loop: the I/O callbacks already due have run. */
@@ -29,14 +31,36 @@ const refuse = (
   return admission.refused(reason, peer, problem)
 }
 
-/** Reads the header; shutdown closes the connection meanwhile (it has nothing to flush yet). */
-const awaitingHeader = (socket: net.Socket, context: SessionContext) => {
+/** Waits for a connection's header or handshake; shutdown closes the connection meanwhile (it has nothing to flush yet). */
+const beforeAdmission = <A>(socket: net.Socket, context: SessionContext, wait: Effect.Effect<A>): Effect.Effect<A> => {
   const pending: Drainable = { close: () => socket.destroy() }
   return Effect.acquireUseRelease(
     Effect.sync(() => context.drain.add(pending)),
-    () => readHeader(socket),
+    () => wait,
     () => Effect.sync(() => context.drain.remove(pending))
   )
+}
+
+/**
+ * With `--tls-cert`: the TLS handshake (after the PROXY header, as a balancer
+ * sends them), then the session over the secure socket. A failed handshake is
+ * refused before any destination is dialled.
+ */
+const secureThenSession = (
+  socket: net.Socket,
+  admission: Admission,
+  context: SessionContext,
+  origin: Origin | undefined
+): Effect.Effect<void> => {
+  const material = context.tls.listener
+  if (material === undefined) return runSession(socket, context, origin)
+  const known = origin ?? originOf(socket, undefined)
+  const peer = known === undefined ? peerOf(socket) : formatAddress(known.source)
+  return Effect.flatMap(beforeAdmission(socket, context, serverHandshake(socket, material)), (outcome) => {
+    if (outcome._tag === "Secure") return runSession(outcome.socket, context, known)
+    if (context.drain.draining) return Effect.sync(() => socket.destroy())
+    return refuse(admission, socket, "tls", peer, outcome.reason)
+  })
 }
 
 /**
@@ -46,7 +70,7 @@ const awaitingHeader = (socket: net.Socket, context: SessionContext) => {
  * health check) is closed quietly.
  */
 const throughBalancer = (socket: net.Socket, admission: Admission, context: SessionContext): Effect.Effect<void> =>
-  Effect.flatMap(awaitingHeader(socket, context), (outcome) => {
+  Effect.flatMap(beforeAdmission(socket, context, readHeader(socket)), (outcome) => {
     // Shutdown closes a connection still without its header: not the source's fault.
     if (outcome._tag === "Refused" && context.drain.draining) return Effect.sync(() => socket.destroy())
     if (outcome._tag === "Refused") return refuse(admission, socket, "proxy_protocol", peerOf(socket), outcome.reason)
@@ -62,7 +86,7 @@ const throughBalancer = (socket: net.Socket, admission: Admission, context: Sess
     if (!admission.allows(origin.source.address)) {
       return refuse(admission, socket, "not_allowed", formatAddress(origin.source))
     }
-    return runSession(socket, context, origin)
+    return secureThenSession(socket, admission, context, origin)
   })
 
 /** After a failed accept (such as EMFILE), wait this long so the loop does not spin. */
@@ -102,7 +126,7 @@ export const acceptLoop = (
         if (refusal !== undefined) return refuse(admission, socket, refusal)
         const start = behindBalancer
           ? Effect.suspend(() => throughBalancer(socket, admission, context))
-          : Effect.suspend(() => runSession(socket, context))
+          : Effect.suspend(() => secureThenSession(socket, admission, context, undefined))
         // A connection of the proxy's own may be accepted a turn before it knows its local
         // port: while one is being made, the session looks again a turn later, before it
         // dials anything (the accept loop itself never waits).

@@ -32,6 +32,9 @@ export class DestinationHealth {
   writeStallsCut = 0
   /** Source connections not forwarded to it, by its `sample:` share. */
   sampledOut = 0
+  /** `tls://` only: handshakes that failed (certificate, name, protocol), and when its certificate expires (Unix s). */
+  tlsHandshakeFailures = 0
+  certificateExpiry: number | undefined = undefined
   private downSince = 0
   /** A failure was logged and no recovery since. */
   private failureLogged = false

@@ -71,6 +71,21 @@ export const framingErrors = counter(
   "With --framing: sources closed for sending a message over --max-message (not the route's framing)"
 )
 
+// TLS (issue 12), reported once a route uses it:
+/** Tagged `side`: `source` (a source's handshake with the listener) or `destination` (ours with a tls:// one). */
+export const tlsHandshakeFailures = counter(
+  "socket_proxy_tls_handshake_failures_total",
+  "TLS handshakes that failed: no TLS, an unknown, wrong-name, expired or missing certificate, a timeout"
+)
+/** Tagged `destination` and `route`. */
+export const destinationCertificateExpiry = Metric.gauge("socket_proxy_destination_certificate_expiry_seconds", {
+  description: "When the tls:// destination's certificate (as last seen in a handshake) expires, in Unix seconds"
+})
+/** Tagged `route`. */
+export const listenerCertificateExpiry = Metric.gauge("socket_proxy_listener_certificate_expiry_seconds", {
+  description: "When the listener's own certificate (--tls-cert) expires, in Unix seconds"
+})
+
 export const sessionDurationSeconds = Metric.histogram(
   "socket_proxy_session_duration_seconds",
   // 10 ms up to about a week, each bucket 4 times the last.

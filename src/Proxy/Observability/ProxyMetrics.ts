@@ -65,6 +65,14 @@ class MetricsFeed {
     if (c.framed) {
       updates.push(this.catchUp("framing errors", Metric.tagged(M.framingErrors, "route", this.route), c.framingErrors))
     }
+    if (c.tls) {
+      // A source's failed handshake is its refusal as `tls`; a destination's, its failed attempt.
+      const failures = (side: string) => Metric.tagged(M.tlsHandshakeFailures, "side", side)
+      updates.push(this.catchUp("tls source", failures("source"), c.refused.tls))
+      for (const health of c.destinations) {
+        updates.push(this.catchUp(`tls ${health.name}`, failures("destination"), health.tlsHandshakeFailures))
+      }
+    }
     return updates
   }
 }
@@ -160,6 +168,13 @@ export const refreshMetrics: Effect.Effect<void> = Effect.suspend(() => {
     Metric.set(M.fibersActive, fibers),
     setTagged(M.bytesBuffered, buffered),
     setTagged(M.destinationConnectionsOpen, connectionsOpen),
-    setTagged(M.destinationUp, up)
+    setTagged(M.destinationUp, up),
+    setTagged(M.destinationCertificateExpiry, byDestination((health) => health.certificateExpiry)),
+    Effect.forEach(feeds, (feed) => {
+      const expiry = feed.counters.listenerCertificateExpiry
+      return expiry === undefined
+        ? Effect.void
+        : Metric.set(Metric.tagged(M.listenerCertificateExpiry, "route", feed.route), expiry)
+    }, { discard: true })
   ], { discard: true })
 })

@@ -176,7 +176,7 @@ export class ConnectionCounters {
   }
 }
 
-export type RefusalReason = "max_connections" | "not_allowed" | "loop" | "proxy_protocol"
+export type RefusalReason = "max_connections" | "not_allowed" | "loop" | "proxy_protocol" | "tls"
 
 /** The proxy's counters: open connections by id, and every destination's health. */
 export class ProxyCounters {
@@ -187,7 +187,16 @@ export class ProxyCounters {
   framingErrors = 0
   /** Some of its connections are framed: its message metrics are reported. */
   framed = false
-  readonly refused: Record<RefusalReason, number> = { max_connections: 0, not_allowed: 0, loop: 0, proxy_protocol: 0 }
+  /** It uses TLS on a side (issue 12): its TLS metrics are reported; the listener's certificate's expiry (Unix s). */
+  tls = false
+  listenerCertificateExpiry: number | undefined = undefined
+  readonly refused: Record<RefusalReason, number> = {
+    max_connections: 0,
+    not_allowed: 0,
+    loop: 0,
+    proxy_protocol: 0,
+    tls: 0
+  }
   readonly open = new Map<number, ConnectionCounters>()
 
   constructor(readonly destinations: ReadonlyArray<DestinationHealth>) {}

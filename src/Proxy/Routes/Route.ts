@@ -19,6 +19,7 @@ import { mergeStats } from "./RouteStats.js"
 import type { ProxyStats } from "../Observability/Stats.js"
 import { ProxyCounters } from "../Observability/Stats.js"
 import * as Tcp from "../DataPath/Tcp.js"
+import { loadRouteTls } from "../Tls/RouteTls.js"
 
 /** A reload's change to a route, bound and ready: `commit` puts it in force, `abort` undoes the binding. */
 export interface Prepared {
@@ -113,6 +114,9 @@ export const openRoute = (
           )
         // Once a route is framed, its message metrics stay (its open connections may still be).
         if (next.framing !== "none") counters.framed = true
+        const tls = yield* loadRouteTls(next)
+        if (tls.listener !== undefined || next.destinations.some((d) => d.tls === true)) counters.tls = true
+        counters.listenerCertificateExpiry = tls.listener?.expiresAt
         if (counters !== previous?.counters) {
           // Connection ids go on from the previous generation's, so a route's ids never repeat.
           counters.acceptedConnections = previous?.counters.acceptedConnections ?? 0
@@ -134,7 +138,8 @@ export const openRoute = (
             links: next.destinations,
             sessions: openSessions,
             route: next.name,
-            destinations
+            destinations,
+            tls
           },
           admission: new Admission(
             counters,

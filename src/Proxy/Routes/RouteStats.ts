@@ -34,7 +34,8 @@ export const mergeStats = (all: ReadonlyArray<ProxyCounters>, current: ProxyCoun
       max_connections: snapshots.reduce((n, s) => n + s.refusedConnections.max_connections, 0),
       not_allowed: snapshots.reduce((n, s) => n + s.refusedConnections.not_allowed, 0),
       loop: snapshots.reduce((n, s) => n + s.refusedConnections.loop, 0),
-      proxy_protocol: snapshots.reduce((n, s) => n + s.refusedConnections.proxy_protocol, 0)
+      proxy_protocol: snapshots.reduce((n, s) => n + s.refusedConnections.proxy_protocol, 0),
+      tls: snapshots.reduce((n, s) => n + s.refusedConnections.tls, 0)
     },
     bytesReceived: snapshots.reduce((n, s) => n + s.bytesReceived, 0),
     messagesReceived: snapshots.reduce((n, s) => n + s.messagesReceived, 0),

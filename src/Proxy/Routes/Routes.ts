@@ -5,6 +5,7 @@ import type { Endpoint, ListenAddress } from "../Settings/Endpoint.js"
 import type { Framing } from "../Framing/Framing.js"
 import { formatEndpoint } from "../Settings/Endpoint.js"
 import type { LogFormat, SendProxyProtocol } from "../Settings/Settings.js"
+import type { DestinationTlsFiles, ListenerTlsFiles } from "../Tls/Certificates.js"
 
 /** One destination of a route, with the settings it may override. */
 export interface DestinationConfig extends Endpoint {
@@ -32,6 +33,9 @@ export interface RouteConfig {
   readonly maxMessageBytes: number
   readonly acceptProxyProtocol: boolean
   readonly sendProxyProtocol: SendProxyProtocol
+  /** TLS (issue 12): from the command line and the environment only, for now. */
+  readonly listenerTls?: ListenerTlsFiles | undefined
+  readonly destinationTls?: DestinationTlsFiles | undefined
 }
 
 /** What a configuration file holds, with the process-wide settings; every default filled in. */
@@ -57,7 +61,7 @@ export const sessionConfig = (
 ): ProxyConfig => ({
   name: route.name,
   listen: route.listen,
-  destinations: route.destinations.map(({ host, port }) => ({ host, port })),
+  destinations: route.destinations.map(({ host, port, tls }) => ({ host, port, tls })),
   connectTimeout: route.connectTimeout,
   writeTimeout: route.writeTimeout,
   idleTimeout: route.idleTimeout,
@@ -69,7 +73,9 @@ export const sessionConfig = (
   framing: route.framing,
   maxMessageBytes: route.maxMessageBytes,
   acceptProxyProtocol: route.acceptProxyProtocol,
-  sendProxyProtocol: route.sendProxyProtocol
+  sendProxyProtocol: route.sendProxyProtocol,
+  listenerTls: route.listenerTls,
+  destinationTls: route.destinationTls
 })
 
 /** `vehicles on *:8000 -> a:1, b:2`, for logs and `--check`. */

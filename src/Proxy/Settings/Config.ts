@@ -8,6 +8,8 @@ import { InvalidConfig, MissingConfig } from "../Errors.js"
 import { listenClash } from "../Edges/ListenClash.js"
 import { selfLoop } from "../Edges/SelfLoop.js"
 import type { SendProxyProtocol, SettingKey, SettingValue } from "./Settings.js"
+import type { DestinationTlsFiles, ListenerTlsFiles } from "../Tls/Certificates.js"
+import { loadDestinationTls, loadListenerTls } from "../Tls/Certificates.js"
 import { flagName, settingDefaults, settings } from "./Settings.js"
 
 /** Everything the proxy needs to run, as typed values. */
@@ -42,6 +44,10 @@ export interface ProxyConfig {
   readonly acceptProxyProtocol: boolean
   /** The PROXY protocol header every destination connection begins with, or `off`. */
   readonly sendProxyProtocol: SendProxyProtocol
+  /** The listener's TLS (issue 12): sources must speak TLS when set. */
+  readonly listenerTls?: ListenerTlsFiles | undefined
+  /** What `tls://` destinations are verified against and shown; the system's CAs and no client certificate when unset. */
+  readonly destinationTls?: DestinationTlsFiles | undefined
   /** The route's name, in logs and as the metrics label `route`; `default` when configured by flags. */
   readonly name?: string | undefined
 }
@@ -70,7 +76,13 @@ const legacyKeys = [
   "framing",
   "maxMessageBytes",
   "acceptProxyProtocol",
-  "sendProxyProtocol"
+  "sendProxyProtocol",
+  "tlsCert",
+  "tlsKey",
+  "tlsClientCa",
+  "destCa",
+  "destCert",
+  "destKey"
 ] as const satisfies ReadonlyArray<SettingKey>
 type LegacyKey = (typeof legacyKeys)[number]
 
@@ -97,6 +109,12 @@ export interface ProxySettingsText {
   readonly maxMessageBytes?: string | undefined
   readonly acceptProxyProtocol?: string | undefined
   readonly sendProxyProtocol?: string | undefined
+  readonly tlsCert?: string | undefined
+  readonly tlsKey?: string | undefined
+  readonly tlsClientCa?: string | undefined
+  readonly destCa?: string | undefined
+  readonly destCert?: string | undefined
+  readonly destKey?: string | undefined
 }
 
 interface Given {
@@ -215,11 +233,73 @@ export const resolveProxyConfig = (
     framing: resolveSetting("framing", text.framing, defaults.framing),
     maxMessageBytes: resolveSetting("maxMessageBytes", text.maxMessageBytes, defaults.maxMessageBytes),
     acceptProxyProtocol: resolveSetting("acceptProxyProtocol", text.acceptProxyProtocol, defaults.acceptProxyProtocol),
-    sendProxyProtocol: resolveSetting("sendProxyProtocol", text.sendProxyProtocol, defaults.sendProxyProtocol)
+    sendProxyProtocol: resolveSetting("sendProxyProtocol", text.sendProxyProtocol, defaults.sendProxyProtocol),
+    listenerTls: resolveListenerTls(text),
+    destinationTls: resolveDestinationTls(text)
   }).pipe(
     Effect.flatMap((config) => checkMetricsClash(config, text)),
     Effect.flatMap((config) => refuseSelfLoop(config, text))
   )
+
+const fileOf = (given: Option.Option<Given>): string | undefined =>
+  Option.match(given, { onNone: () => undefined, onSome: (g) => g.text.trim() })
+
+const settingOf = (given: Option.Option<Given>, key: SettingKey): string =>
+  Option.match(given, { onNone: () => flagName(key), onSome: (g) => g.setting })
+
+/** A file setting that needs another: `--tls-key` without `--tls-cert`. */
+const needs = (given: Given, other: SettingKey) =>
+  new InvalidConfig({
+    setting: given.setting,
+    value: given.text,
+    reason: `needs ${flagName(other)} (or ${settings[other].env}) as well`
+  })
+
+/**
+ * The listener's certificate files, read and checked now (exit 2 naming the file
+ * and the problem); none unless `--tls-cert` is given.
+ */
+const resolveListenerTls = (
+  text: ProxySettingsText
+): Effect.Effect<ListenerTlsFiles | undefined, InvalidConfig> =>
+  Effect.gen(function*() {
+    const cert = yield* lookup("tlsCert", text.tlsCert)
+    const key = yield* lookup("tlsKey", text.tlsKey)
+    const clientCa = yield* lookup("tlsClientCa", text.tlsClientCa)
+    if (Option.isNone(cert)) {
+      const alone = Option.orElse(key, () => clientCa)
+      if (Option.isSome(alone)) return yield* needs(alone.value, "tlsCert")
+      return undefined
+    }
+    if (Option.isNone(key)) return yield* needs(cert.value, "tlsKey")
+    const files: ListenerTlsFiles = { cert: fileOf(cert)!, key: fileOf(key)!, clientCa: fileOf(clientCa) }
+    yield* loadListenerTls(files, {
+      cert: settingOf(cert, "tlsCert"),
+      key: settingOf(key, "tlsKey"),
+      clientCa: settingOf(clientCa, "tlsClientCa")
+    }).pipe(Effect.mapError((e) => new InvalidConfig({ setting: e.setting, value: e.file, reason: e.problem })))
+    return files
+  })
+
+/** What `tls://` destinations are verified against and shown, read and checked now. */
+const resolveDestinationTls = (
+  text: ProxySettingsText
+): Effect.Effect<DestinationTlsFiles | undefined, InvalidConfig> =>
+  Effect.gen(function*() {
+    const ca = yield* lookup("destCa", text.destCa)
+    const cert = yield* lookup("destCert", text.destCert)
+    const key = yield* lookup("destKey", text.destKey)
+    if (Option.isSome(cert) && Option.isNone(key)) return yield* needs(cert.value, "destKey")
+    if (Option.isSome(key) && Option.isNone(cert)) return yield* needs(key.value, "destCert")
+    if (Option.isNone(ca) && Option.isNone(cert)) return undefined
+    const files: DestinationTlsFiles = { ca: fileOf(ca), cert: fileOf(cert), key: fileOf(key) }
+    yield* loadDestinationTls(files, {
+      ca: settingOf(ca, "destCa"),
+      cert: settingOf(cert, "destCert"),
+      key: settingOf(key, "destKey")
+    }).pipe(Effect.mapError((e) => new InvalidConfig({ setting: e.setting, value: e.file, reason: e.problem })))
+    return files
+  })
 
 /** A destination that is the listen address itself would loop: refused at start, naming it. */
 const refuseSelfLoop = (config: ProxyConfig, text: ProxySettingsText): Effect.Effect<ProxyConfig, InvalidConfig> =>

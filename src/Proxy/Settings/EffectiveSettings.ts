@@ -24,6 +24,13 @@ export const describeSettings = (config: ProxyConfig): string =>
     // Only when on, as with framing.
     ...(config.acceptProxyProtocol ? ["accept-proxy-protocol"] : []),
     ...(config.sendProxyProtocol === "off" ? [] : [`send-proxy-protocol ${config.sendProxyProtocol}`]),
+    ...(config.listenerTls === undefined
+      ? []
+      : [
+        `tls ${config.listenerTls.cert}${
+          config.listenerTls.clientCa === undefined ? "" : ", client certificates required"
+        }`
+      ]),
     `drain-timeout ${Duration.format(config.drainTimeout)}`,
     `metrics ${config.metrics === undefined ? "off" : formatEndpoint(config.metrics)}`
   ].join("; ")

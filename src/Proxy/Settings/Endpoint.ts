@@ -5,6 +5,8 @@ import { isIPv4, isIPv6 } from "node:net"
 export interface Endpoint {
   readonly host: string
   readonly port: number
+  /** Written `tls://HOST:PORT`: the connection speaks TLS, the server's certificate verified (issue 12). */
+  readonly tls?: boolean | undefined
 }
 
 /** Where the proxy listens; without a host it binds every interface. */
@@ -13,13 +15,17 @@ export interface ListenAddress {
   readonly port: number
 }
 
-/** `host:port`, with IPv6 literals bracketed so the result parses again. */
-export const formatEndpoint = (endpoint: ListenAddress): string =>
-  endpoint.host === undefined
-    ? `*:${endpoint.port}`
-    : isIPv6(endpoint.host)
-    ? `[${endpoint.host}]:${endpoint.port}`
-    : `${endpoint.host}:${endpoint.port}`
+/** `host:port` (`tls://host:port`), with IPv6 literals bracketed so the result parses again. */
+export const formatEndpoint = (endpoint: ListenAddress & { readonly tls?: boolean | undefined }): string =>
+  (endpoint.tls === true ? tlsScheme : "") + (
+    endpoint.host === undefined
+      ? `*:${endpoint.port}`
+      : isIPv6(endpoint.host)
+      ? `[${endpoint.host}]:${endpoint.port}`
+      : `${endpoint.host}:${endpoint.port}`
+  )
+
+const tlsScheme = "tls://"
 
 const hostLabel = /^(?!-)[a-z0-9-]{1,63}(?<!-)$/i
 
@@ -59,13 +65,15 @@ const splitHostPort = (text: string): Either.Either<readonly [string, string], s
   return Either.right([text.slice(0, colon), text.slice(colon + 1)] as const)
 }
 
-/** Parses a destination `HOST:PORT`; HOST may be IPv4, a host name or `[IPv6]`. */
+/** Parses a destination `HOST:PORT` or `tls://HOST:PORT`; HOST may be IPv4, a host name or `[IPv6]`. */
 export const parseEndpoint = (text: string): Either.Either<Endpoint, string> =>
   Either.gen(function*() {
-    const [hostText, portText] = yield* splitHostPort(text.trim())
+    const trimmed = text.trim()
+    const tls = trimmed.toLowerCase().startsWith(tlsScheme)
+    const [hostText, portText] = yield* splitHostPort(tls ? trimmed.slice(tlsScheme.length) : trimmed)
     const host = yield* parseHost(hostText)
     const port = yield* parsePort(portText, 1)
-    return { host, port }
+    return tls ? { host, port, tls } : { host, port }
   })
 
 /** Parses a comma-separated destination list, the form `SOCKET_PROXY_DESTINATIONS` uses. */

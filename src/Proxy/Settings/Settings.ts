@@ -308,6 +308,71 @@ export const settings = {
     places: ["top", "route", "destination"]
   }),
   // --- end PROXY protocol
+  // --- TLS (issue 12): on the command line and in the environment; not yet in the file
+  tlsCert: setting<string>({
+    flag: "tls-cert",
+    env: "SOCKET_PROXY_TLS_CERT",
+    fileKey: undefined,
+    metavar: "FILE",
+    help: "Sources must speak TLS: the listener's certificate (PEM; the file may hold the chain). With --tls-key. " +
+      "A source whose handshake fails, or takes over 10s, is closed before any destination is dialled, logged and " +
+      "counted.",
+    defaultText: "off",
+    parse: anyText,
+    places: []
+  }),
+  tlsKey: setting<string>({
+    flag: "tls-key",
+    env: "SOCKET_PROXY_TLS_KEY",
+    fileKey: undefined,
+    metavar: "FILE",
+    help: "The private key (PEM, unencrypted) of --tls-cert.",
+    defaultText: "off",
+    parse: anyText,
+    places: []
+  }),
+  tlsClientCa: setting<string>({
+    flag: "tls-client-ca",
+    env: "SOCKET_PROXY_TLS_CLIENT_CA",
+    fileKey: undefined,
+    metavar: "FILE",
+    help: "With --tls-cert: every source must present a certificate signed by a CA in this file (mutual TLS).",
+    defaultText: "off",
+    parse: anyText,
+    places: []
+  }),
+  destCa: setting<string>({
+    flag: "dest-ca",
+    env: "SOCKET_PROXY_DEST_CA",
+    fileKey: undefined,
+    metavar: "FILE",
+    help: "Verify the certificates of tls:// destinations against the CAs in this file (PEM) instead of the " +
+      "system's. A destination whose certificate does not verify is down, with the reason, and redialled.",
+    defaultText: "the system's CAs",
+    parse: anyText,
+    places: []
+  }),
+  destCert: setting<string>({
+    flag: "dest-cert",
+    env: "SOCKET_PROXY_DEST_CERT",
+    fileKey: undefined,
+    metavar: "FILE",
+    help: "A client certificate (PEM) that tls:// destinations are shown. With --dest-key.",
+    defaultText: "none",
+    parse: anyText,
+    places: []
+  }),
+  destKey: setting<string>({
+    flag: "dest-key",
+    env: "SOCKET_PROXY_DEST_KEY",
+    fileKey: undefined,
+    metavar: "FILE",
+    help: "The private key (PEM, unencrypted) of --dest-cert.",
+    defaultText: "none",
+    parse: anyText,
+    places: []
+  }),
+  // --- end TLS
   metrics: setting<ListenAddress>({
     flag: "metrics",
     env: "SOCKET_PROXY_METRICS",

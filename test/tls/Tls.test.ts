@@ -1,0 +1,257 @@
+/**
+ * TLS on both legs (issue 12), over real TLS on loopback with certificates made
+ * by openssl for the test: sources through the TLS listener to clear and TLS
+ * destinations, mutual TLS refusals, each kind of destination certificate
+ * failure while another destination keeps receiving, the PROXY header before
+ * the handshake.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Logger } from "effect"
+import type { Scope } from "effect"
+import * as fs from "node:fs"
+import * as net from "node:net"
+import { Duplex } from "node:stream"
+import * as tls from "node:tls"
+import type { ProxyConfig } from "../../src/Proxy/Settings/Config.js"
+import type { TestPki } from "../support/Certs.js"
+import { makePki, openssl } from "../support/Certs.js"
+import { Condition } from "../support/Condition.js"
+import { destination, loopback, source } from "../support/Peers.js"
+import { sample, scrape, scrapeUntil } from "../support/Scrape.js"
+import { startProxy, statsUntil } from "../support/TestProxy.js"
+
+if (openssl === undefined)
+  console.warn("skipped: TLS tests: they make their certificates with openssl, which is not installed")
+
+const read = (file: string) => fs.readFileSync(file, "utf8")
+
+interface TlsPeer {
+  readonly data: () => string
+  readonly closed: () => boolean
+  readonly until: (predicate: () => boolean) => Effect.Effect<void>
+  readonly write: (text: string) => Effect.Effect<void>
+}
+
+const waitFor = (changed: Condition, what: string) => (predicate: () => boolean) =>
+  changed.waitUntil(predicate).pipe(
+    Effect.timeoutFail({ duration: "10 seconds", onTimeout: () => new Error(`timed out waiting for ${what}`) }),
+    Effect.orDie
+  )
+
+/** A source that speaks TLS to the proxy, verifying it against `ca` for localhost; `client` shows a certificate. */
+const tlsSource = (
+  port: number,
+  ca: string,
+  client?: { readonly cert: string; readonly key: string }
+): Effect.Effect<TlsPeer, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const changed = new Condition()
+    let closed = false
+    let received = ""
+    const socket = yield* Effect.acquireRelease(
+      Effect.sync(() =>
+        tls.connect({
+          host: loopback,
+          port,
+          ca: [read(ca)],
+          servername: "localhost",
+          ...(client === undefined ? {} : { cert: read(client.cert), key: read(client.key) })
+        })
+      ),
+      (socket) => Effect.sync(() => socket.destroy())
+    )
+    socket.on("data", (chunk: Buffer) => {
+      received += chunk.toString()
+      changed.notify()
+    })
+    socket.on("error", () => {})
+    socket.on("close", () => {
+      closed = true
+      changed.notify()
+    })
+    return {
+      data: () => received,
+      closed: () => closed,
+      until: waitFor(changed, "the TLS source"),
+      write: (text) =>
+        Effect.async<void>((resume) => {
+          socket.write(text, () => resume(Effect.void))
+        })
+    }
+  })
+
+/** A destination that speaks TLS with `cert`: what each connection received, decrypted. */
+const tlsDestination = (cert: { readonly cert: string; readonly key: string }) =>
+  Effect.gen(function*() {
+    const changed = new Condition()
+    const connections: Array<string> = []
+    const server = yield* Effect.acquireRelease(
+      Effect.async<tls.Server>((resume) => {
+        const server = tls.createServer({ cert: read(cert.cert), key: read(cert.key) }, (socket) => {
+          const index = connections.push("") - 1
+          socket.on("data", (chunk: Buffer) => {
+            connections[index] += chunk.toString()
+            changed.notify()
+          })
+          socket.on("error", () => {})
+          changed.notify()
+        })
+        server.on("tlsClientError", () => {})
+        server.listen({ host: loopback, port: 0 }, () => resume(Effect.succeed(server)))
+      }),
+      (server) => Effect.sync(() => server.close())
+    )
+    const port = (server.address() as net.AddressInfo).port
+    return { port, connections, until: waitFor(changed, "the TLS destination") }
+  })
+
+const captureLogs = () => {
+  const lines: Array<string> = []
+  const logger = Logger.make(({ message }) => {
+    lines.push(String(Array.isArray(message) ? message.join(" ") : message))
+  })
+  return { lines, layer: Logger.replace(Logger.defaultLogger, logger) }
+}
+
+const listenerTls = (pki: TestPki, clientCa?: string): Partial<ProxyConfig> => ({
+  listenerTls: { cert: pki.serverChain, key: pki.server.key, clientCa }
+})
+
+describe.skipIf(openssl === undefined)("TLS", () => {
+  it.scopedLive("the listener: a TLS source reaches a clear destination; a clear source is refused as tls", () =>
+    Effect.gen(function*() {
+      const pki = yield* makePki
+      const d = yield* destination()
+      const proxy = yield* startProxy([d.endpoint], { ...listenerTls(pki), metrics: { host: loopback, port: 0 } })
+      const s = yield* tlsSource(proxy.address.port, pki.ca.cert)
+      yield* s.write("secret")
+      yield* d.until(() => d.connections[0]?.data().toString() === "secret")
+
+      const clear = yield* source(proxy.address.port)
+      yield* clear.write("GET / HTTP/1.0\r\n\r\n")
+      yield* clear.until(() => clear.isClosed())
+      const stats = yield* statsUntil(proxy, (stats) => stats.refusedConnections.tls === 1)
+      expect(stats.acceptedConnections).toBe(1)
+      expect(d.connections).toHaveLength(1)
+      const metrics = yield* scrapeUntil(
+        proxy.metricsAddress!.port,
+        (m) => m.get(`socket_proxy_tls_handshake_failures_total{side="source"}`) !== undefined
+      )
+      expect(sample(metrics, `socket_proxy_connections_refused_total{reason="tls"}`)).toBeGreaterThanOrEqual(1)
+      const expiry = sample(metrics, `socket_proxy_listener_certificate_expiry_seconds{route="default"}`)
+      expect(Math.abs(expiry - (Date.now() / 1000 + 86400))).toBeLessThan(3600)
+    }))
+
+  it.scopedLive("mutual TLS: no client certificate, or one of another CA, is refused; one of the CA flows", () =>
+    Effect.gen(function*() {
+      const pki = yield* makePki
+      const d = yield* destination()
+      const logs = captureLogs()
+      const proxy = yield* startProxy([d.endpoint], listenerTls(pki, pki.ca.cert)).pipe(Effect.provide(logs.layer))
+      const none = yield* tlsSource(proxy.address.port, pki.ca.cert)
+      yield* none.until(() => none.closed())
+      yield* statsUntil(proxy, (stats) => stats.refusedConnections.tls === 1)
+      const stranger = yield* tlsSource(proxy.address.port, pki.ca.cert, pki.otherClient)
+      yield* stranger.until(() => stranger.closed())
+      yield* statsUntil(proxy, (stats) => stats.refusedConnections.tls === 2)
+      expect(d.connections).toHaveLength(0)
+      const known = yield* tlsSource(proxy.address.port, pki.ca.cert, pki.client)
+      yield* known.write("mutual")
+      yield* d.until(() => d.connections[0]?.data().toString() === "mutual")
+      expect(logs.lines.filter((line) => line.startsWith("refused"))[0]).toMatch(/TLS handshake failed.*: \S/)
+    }))
+
+  it.scopedLive("destinations: tls:// with its own CA gets the bytes encrypted, beside a clear one", () =>
+    Effect.gen(function*() {
+      const pki = yield* makePki
+      const clear = yield* destination()
+      const secure = yield* tlsDestination(pki.server)
+      const proxy = yield* startProxy([clear.endpoint, { host: "localhost", port: secure.port, tls: true }], {
+        destinationTls: { ca: pki.ca.cert, cert: undefined, key: undefined },
+        metrics: { host: loopback, port: 0 }
+      })
+      const s = yield* source(proxy.address.port)
+      yield* s.write("to both")
+      yield* clear.until(() => clear.connections[0]?.data().toString() === "to both")
+      yield* secure.until(() => secure.connections[0] === "to both")
+      // The destination's certificate expires in a day: /metrics says when.
+      const metrics = yield* scrape(proxy.metricsAddress!.port)
+      const expiry = sample(
+        metrics,
+        `socket_proxy_destination_certificate_expiry_seconds{destination="tls://localhost:${secure.port}",route="default"}`
+      )
+      expect(Math.abs(expiry - (Date.now() / 1000 + 86400))).toBeLessThan(3600)
+    }))
+
+  for (
+    const { kind, cert, says } of [
+      { kind: "an expired certificate", cert: (pki: TestPki) => pki.expired, says: "certificate has expired" },
+      {
+        kind: "a certificate for another name",
+        cert: (pki: TestPki) => pki.wrongName,
+        says: "hostname does not match"
+      },
+      {
+        kind: "a certificate of an unknown CA",
+        cert: (pki: TestPki) => pki.otherServer,
+        says: "certificate not signed by a trusted CA"
+      }
+    ]
+  ) {
+    it.scopedLive(`a destination with ${kind} is down with the reason; the other keeps receiving`, () =>
+      Effect.gen(function*() {
+        const pki = yield* makePki
+        const clear = yield* destination()
+        const bad = yield* tlsDestination(cert(pki))
+        const logs = captureLogs()
+        const proxy = yield* startProxy([{ host: "localhost", port: bad.port, tls: true }, clear.endpoint], {
+          destinationTls: { ca: pki.ca.cert, cert: undefined, key: undefined },
+          metrics: { host: loopback, port: 0 }
+        }).pipe(Effect.provide(logs.layer))
+        const s = yield* source(proxy.address.port)
+        yield* s.write("one")
+        yield* clear.until(() => clear.connections[0]?.data().toString() === "one")
+        const stats = yield* statsUntil(proxy, (stats) => stats.destinations[0]!.state === "down")
+        expect(stats.destinations[1]!.state).toBe("up")
+        expect(logs.lines.find((line) => line.includes(says)), logs.lines.join("\n")).toBeDefined()
+        yield* s.write(" two")
+        yield* clear.until(() => clear.connections[0]?.data().toString() === "one two")
+        expect(bad.connections.every((received) => received === "")).toBe(true)
+        const metrics = yield* scrapeUntil(
+          proxy.metricsAddress!.port,
+          (m) => (m.get(`socket_proxy_tls_handshake_failures_total{side="destination"}`) ?? 0) >= 1
+        )
+        expect(
+          sample(metrics, `socket_proxy_destination_up{destination="tls://localhost:${bad.port}",route="default"}`)
+        )
+          .toBe(0)
+      }))
+  }
+
+  it.scopedLive("with --accept-proxy-protocol: the PROXY header first, then the handshake, in one packet too", () =>
+    Effect.gen(function*() {
+      const pki = yield* makePki
+      const d = yield* destination()
+      const proxy = yield* startProxy([d.endpoint], { ...listenerTls(pki), acceptProxyProtocol: true })
+      // A TLS client whose ClientHello goes out in the same write as the header.
+      const raw = yield* Effect.async<net.Socket>((resume) => {
+        const raw = net.connect({ host: loopback, port: proxy.address.port }, () => resume(Effect.succeed(raw)))
+      })
+      yield* Effect.addFinalizer(() => Effect.sync(() => raw.destroy()))
+      let header: Buffer | undefined = Buffer.from("PROXY TCP4 203.0.113.7 192.0.2.1 4711 8000\r\n")
+      const carrier = new Duplex({
+        write(chunk: Buffer, _encoding, callback) {
+          raw.write(header === undefined ? chunk : Buffer.concat([header, chunk]), callback)
+          header = undefined
+        },
+        read() {}
+      })
+      raw.on("data", (chunk: Buffer) => carrier.push(chunk))
+      raw.on("end", () => carrier.push(null))
+      const secure = tls.connect({ socket: carrier, ca: [read(pki.ca.cert)], servername: "localhost" })
+      secure.on("error", () => {})
+      secure.write("behind the balancer")
+      yield* d.until(() => d.connections[0]?.data().toString() === "behind the balancer")
+      expect((yield* proxy.stats).connections[0]!.peer).toBe("203.0.113.7:4711")
+    }))
+})
