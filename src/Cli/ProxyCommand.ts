@@ -1,7 +1,7 @@
 import { Command, Options } from "@effect/cli"
-import { Effect, Layer, Option } from "effect"
+import { Effect, Option } from "effect"
 import { envText, resolveProxyConfig, resolveSetting } from "../Proxy/Settings/Config.js"
-import { ignoreSighup } from "../ConfigFile/Signals.js"
+import { sighupWithoutFile } from "../ConfigFile/Signals.js"
 import { UsageError } from "../Proxy/Errors.js"
 import { checkSwitch } from "../Proxy/Settings/Settings.js"
 import { durationSpelling, sizeSpelling } from "../Proxy/Settings/Units.js"
@@ -61,7 +61,7 @@ export const proxyHelp: CommandHelp = {
     "file gives the routes (each with its listen address and destinations), so --listen and --dest are refused.",
     `Durations are ${durationSpelling}. Sizes are ${sizeSpelling}.`,
     "SIGTERM or SIGINT drains and exits 0. SIGHUP, or a change of the file, reloads the file (without --config, " +
-    "SIGHUP is logged and ignored). Exit 2: bad configuration; 1: an address cannot be listened on.",
+    "SIGHUP reloads the TLS certificate files, or is logged and ignored). Exit 2: bad configuration; 1: an address cannot be listened on.",
     "Reference: docs/settings.md (settings), docs/config-file.md (the file and reloads)."
   ]
 }
@@ -110,7 +110,15 @@ export const proxyCommand = Command.make(
         return yield* resolveProxyConfig({ ...given, destinations: values.destinations }).pipe(
           Effect.flatMap((config) =>
             Effect.flatMap(loadProxy, (Proxy) =>
-              untilLauncherGone(Effect.scoped(Effect.zipRight(ignoreSighup, Layer.launch(Proxy.layer(config))))))
+              untilLauncherGone(Effect.scoped(Effect.gen(function*() {
+                // Taken before the proxy starts, so an early SIGHUP never ends the process.
+                const reloadWith = yield* sighupWithoutFile
+                const proxy = yield* Proxy.make(config)
+                if (config.listenerTls !== undefined || config.destinationTls !== undefined) {
+                  reloadWith(proxy.reloadCertificates)
+                }
+                return yield* Effect.never
+              }))))
           ),
           withLogFormat(given.logFormat),
           withLogLevel(given.logLevel)

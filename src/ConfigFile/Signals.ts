@@ -18,16 +18,23 @@ export const sighups: Effect.Effect<Queue.Dequeue<"SIGHUP">, never, Scope.Scope>
 })
 
 /**
- * Without a configuration file there is nothing to reload: from when this
- * returns until the scope closes, each SIGHUP is logged and ignored, never fatal.
+ * Without a configuration file, SIGHUP reloads what there is to reload (the
+ * certificate files, with TLS), once `reload` is given; until then, and without
+ * TLS, each SIGHUP is logged and ignored, never fatal. Returns the setter.
  */
-export const ignoreSighup: Effect.Effect<void, never, Scope.Scope> = Effect.flatMap(
-  sighups,
-  (queue) =>
-    Effect.asVoid(Effect.forkScoped(Effect.forever(
-      Effect.zipRight(
-        Queue.take(queue),
-        Effect.logWarning("SIGHUP: no configuration file to reload (start with --config FILE); ignored")
+export const sighupWithoutFile: Effect.Effect<(reload: Effect.Effect<void>) => void, never, Scope.Scope> = Effect
+  .flatMap(
+    sighups,
+    (queue) => {
+      let reload: Effect.Effect<void> | undefined
+      const ignored = Effect.logWarning("SIGHUP: no configuration file to reload (start with --config FILE); ignored")
+      return Effect.as(
+        Effect.forkScoped(Effect.forever(
+          Effect.zipRight(Queue.take(queue), Effect.suspend(() => reload ?? ignored))
+        )),
+        (given: Effect.Effect<void>) => {
+          reload = given
+        }
       )
-    )))
-)
+    }
+  )

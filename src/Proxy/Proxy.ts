@@ -18,6 +18,11 @@ export interface ProxyService {
   readonly metricsAddress: Endpoint | undefined
   /** A snapshot of the live counters. */
   readonly stats: Effect.Effect<ProxyStats>
+  /**
+   * Reads the certificate files again (what SIGHUP does): new connections get the
+   * new certificates, open ones keep theirs; a bad file changes nothing and is logged.
+   */
+  readonly reloadCertificates: Effect.Effect<void>
 }
 
 /** The running proxy, provided by `layer` / `layerFromEnv`. */
@@ -118,7 +123,12 @@ export const make = (config: ProxyConfig): Effect.Effect<ProxyService, ListenErr
     }),
     ({ metricsAddress, routes }) => {
       const route = routes.routes()[0]!
-      return { address: route.address(), metricsAddress, stats: route.stats }
+      return {
+        address: route.address(),
+        metricsAddress,
+        stats: route.stats,
+        reloadCertificates: route.reloadCertificates
+      }
     }
   )
 

@@ -7,103 +7,19 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Logger } from "effect"
-import type { Scope } from "effect"
-import * as fs from "node:fs"
 import * as net from "node:net"
 import { Duplex } from "node:stream"
 import * as tls from "node:tls"
 import type { ProxyConfig } from "../../src/Proxy/Settings/Config.js"
 import type { TestPki } from "../support/Certs.js"
 import { makePki, openssl } from "../support/Certs.js"
-import { Condition } from "../support/Condition.js"
 import { destination, loopback, source } from "../support/Peers.js"
+import { read, tlsDestination, tlsSource } from "../support/TlsPeers.js"
 import { sample, scrape, scrapeUntil } from "../support/Scrape.js"
 import { startProxy, statsUntil } from "../support/TestProxy.js"
 
 if (openssl === undefined)
   console.warn("skipped: TLS tests: they make their certificates with openssl, which is not installed")
-
-const read = (file: string) => fs.readFileSync(file, "utf8")
-
-interface TlsPeer {
-  readonly data: () => string
-  readonly closed: () => boolean
-  readonly until: (predicate: () => boolean) => Effect.Effect<void>
-  readonly write: (text: string) => Effect.Effect<void>
-}
-
-const waitFor = (changed: Condition, what: string) => (predicate: () => boolean) =>
-  changed.waitUntil(predicate).pipe(
-    Effect.timeoutFail({ duration: "10 seconds", onTimeout: () => new Error(`timed out waiting for ${what}`) }),
-    Effect.orDie
-  )
-
-/** A source that speaks TLS to the proxy, verifying it against `ca` for localhost; `client` shows a certificate. */
-const tlsSource = (
-  port: number,
-  ca: string,
-  client?: { readonly cert: string; readonly key: string }
-): Effect.Effect<TlsPeer, never, Scope.Scope> =>
-  Effect.gen(function*() {
-    const changed = new Condition()
-    let closed = false
-    let received = ""
-    const socket = yield* Effect.acquireRelease(
-      Effect.sync(() =>
-        tls.connect({
-          host: loopback,
-          port,
-          ca: [read(ca)],
-          servername: "localhost",
-          ...(client === undefined ? {} : { cert: read(client.cert), key: read(client.key) })
-        })
-      ),
-      (socket) => Effect.sync(() => socket.destroy())
-    )
-    socket.on("data", (chunk: Buffer) => {
-      received += chunk.toString()
-      changed.notify()
-    })
-    socket.on("error", () => {})
-    socket.on("close", () => {
-      closed = true
-      changed.notify()
-    })
-    return {
-      data: () => received,
-      closed: () => closed,
-      until: waitFor(changed, "the TLS source"),
-      write: (text) =>
-        Effect.async<void>((resume) => {
-          socket.write(text, () => resume(Effect.void))
-        })
-    }
-  })
-
-/** A destination that speaks TLS with `cert`: what each connection received, decrypted. */
-const tlsDestination = (cert: { readonly cert: string; readonly key: string }) =>
-  Effect.gen(function*() {
-    const changed = new Condition()
-    const connections: Array<string> = []
-    const server = yield* Effect.acquireRelease(
-      Effect.async<tls.Server>((resume) => {
-        const server = tls.createServer({ cert: read(cert.cert), key: read(cert.key) }, (socket) => {
-          const index = connections.push("") - 1
-          socket.on("data", (chunk: Buffer) => {
-            connections[index] += chunk.toString()
-            changed.notify()
-          })
-          socket.on("error", () => {})
-          changed.notify()
-        })
-        server.on("tlsClientError", () => {})
-        server.listen({ host: loopback, port: 0 }, () => resume(Effect.succeed(server)))
-      }),
-      (server) => Effect.sync(() => server.close())
-    )
-    const port = (server.address() as net.AddressInfo).port
-    return { port, connections, until: waitFor(changed, "the TLS destination") }
-  })
 
 const captureLogs = () => {
   const lines: Array<string> = []

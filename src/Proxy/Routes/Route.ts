@@ -19,7 +19,7 @@ import { mergeStats } from "./RouteStats.js"
 import type { ProxyStats } from "../Observability/Stats.js"
 import { ProxyCounters } from "../Observability/Stats.js"
 import * as Tcp from "../DataPath/Tcp.js"
-import { loadRouteTls } from "../Tls/RouteTls.js"
+import { RouteTls } from "../Tls/RouteTls.js"
 
 /** A reload's change to a route, bound and ready: `commit` puts it in force, `abort` undoes the binding. */
 export interface Prepared {
@@ -45,6 +45,8 @@ export interface LiveRoute {
   readonly prepare: (next: RouteConfig) => Effect.Effect<Prepared, ListenError>
   /** Stops accepting, lets open connections flush for up to `drainTimeout`, then closes them. */
   readonly stop: (drainTimeout: Duration.Duration) => Effect.Effect<void>
+  /** Reads the route's certificate files again, for new connections; a bad one changes nothing (logged). */
+  readonly reloadCertificates: Effect.Effect<void>
 }
 
 /**
@@ -103,6 +105,8 @@ export const openRoute = (
     const generations: Array<Generation> = []
     // Open sessions of every generation: a reload tells them of destinations added and removed.
     const openSessions = new Set<LiveSession>()
+    // One for the route, whatever its generation: a certificate reload reaches every new connection.
+    const tls = yield* RouteTls.load(config)
 
     const makeGeneration = (next: RouteConfig, previous: Generation | undefined) =>
       Effect.gen(function*() {
@@ -114,8 +118,7 @@ export const openRoute = (
           )
         // Once a route is framed, its message metrics stay (its open connections may still be).
         if (next.framing !== "none") counters.framed = true
-        const tls = yield* loadRouteTls(next)
-        if (tls.listener !== undefined || next.destinations.some((d) => d.tls === true)) counters.tls = true
+        if (tls.used || next.destinations.some((d) => d.tls === true)) counters.tls = true
         counters.listenerCertificateExpiry = tls.listener?.expiresAt
         if (counters !== previous?.counters) {
           // Connection ids go on from the previous generation's, so a route's ids never repeat.
@@ -236,7 +239,11 @@ export const openRoute = (
       destinations,
       stats: Effect.sync(() => mergeStats(generations.map((g) => g.counters), current.counters)),
       prepare,
-      stop
+      stop,
+      reloadCertificates: Effect.flatMap(tls.reload(), (reloaded) =>
+        Effect.sync(() => {
+          if (reloaded) current.counters.listenerCertificateExpiry = tls.listener?.expiresAt
+        })).pipe(Effect.annotateLogs({ route: config.name }))
     }
     return { route, start: startAccepting(firstListener), abort: closeAll }
   })

@@ -4,33 +4,73 @@ import type { Endpoint } from "../Settings/Endpoint.js"
 import type { DestinationTls, DestinationTlsFiles, ListenerTls, ListenerTlsFiles } from "./Certificates.js"
 import { loadDestinationTls, loadListenerTls } from "./Certificates.js"
 
-/** A route's TLS material, read from its files: what its listener presents, what its `tls://` destinations are checked against. */
-export interface RouteTls {
-  readonly listener: ListenerTls | undefined
-  readonly destination: DestinationTls | undefined
+/** The certificate files a route's TLS is read from. */
+export interface TlsFiles {
+  readonly listenerTls?: ListenerTlsFiles | undefined
+  readonly destinationTls?: DestinationTlsFiles | undefined
 }
 
-export const noTls: RouteTls = { listener: undefined, destination: undefined }
+const read = (files: TlsFiles) =>
+  Effect.all({
+    listener: files.listenerTls === undefined ? Effect.succeed(undefined) : loadListenerTls(files.listenerTls),
+    destination: files.destinationTls === undefined
+      ? Effect.succeed(undefined)
+      : loadDestinationTls(files.destinationTls)
+  })
 
 /**
- * Reads the route's certificate files. The settings were checked when they were
- * read (exit 2 naming the file), so a failure here is a file changed since: it
- * fails the route's start with that line.
+ * A route's TLS material, read from its files: what its listener presents, what
+ * its `tls://` destinations are checked against. Each new connection takes what
+ * it holds then, so a reload swaps it for the connections accepted (and the
+ * destination connections dialled) after it; open ones keep theirs.
  */
-export const loadRouteTls = (
-  files: {
-    readonly listenerTls?: ListenerTlsFiles | undefined
-    readonly destinationTls?: DestinationTlsFiles | undefined
+export class RouteTls {
+  private constructor(
+    private files: TlsFiles,
+    public listener: ListenerTls | undefined,
+    public destination: DestinationTls | undefined
+  ) {}
+
+  /**
+   * Reads the route's certificate files. The settings were checked when they were
+   * read (exit 2 naming the file), so a failure here is a file changed since: it
+   * fails the route's start with that line.
+   */
+  static load(files: TlsFiles): Effect.Effect<RouteTls> {
+    return read(files).pipe(
+      Effect.map(({ destination, listener }) => new RouteTls(files, listener, destination)),
+      Effect.orDieWith((error) => new Error(error.message))
+    )
   }
-): Effect.Effect<RouteTls> =>
-  files.listenerTls === undefined && files.destinationTls === undefined
-    ? Effect.succeed(noTls)
-    : Effect.all({
-      listener: files.listenerTls === undefined ? Effect.succeed(undefined) : loadListenerTls(files.listenerTls),
-      destination: files.destinationTls === undefined
-        ? Effect.succeed(undefined)
-        : loadDestinationTls(files.destinationTls)
-    }).pipe(Effect.orDieWith((error) => new Error(error.message)))
+
+  get used(): boolean {
+    return this.files.listenerTls !== undefined || this.files.destinationTls !== undefined
+  }
+
+  /**
+   * Reads the files again (SIGHUP): if every one is good, new connections get the
+   * new certificates; if one is not, nothing changes and one line says why.
+   */
+  reload(): Effect.Effect<boolean> {
+    if (!this.used) return Effect.succeed(false)
+    return read(this.files).pipe(
+      Effect.tap(({ destination, listener }) =>
+        Effect.sync(() => {
+          this.listener = listener
+          this.destination = destination
+        })
+      ),
+      Effect.zipRight(Effect.logInfo("certificates reloaded: new connections use them; open ones keep theirs")),
+      Effect.as(true),
+      Effect.catchAll((error) =>
+        Effect.as(
+          Effect.logError(`certificate reload refused, nothing changed: ${error.message}`),
+          false
+        )
+      )
+    )
+  }
+}
 
 /**
  * How a `tls://` destination is dialled: its certificate verified against the
