@@ -4,26 +4,14 @@
 // check: it would open connections of its own to the fan-out. Ready once a second
 // frontend of the same process accepts a connection (HAProxy binds all before it serves).
 import { spawn } from "node:child_process"
-import { accessSync, constants } from "node:fs"
+import { findProgram } from "../../scripts/lib/FindProgram.mjs"
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import * as net from "node:net"
 import { tmpdir } from "node:os"
 import * as path from "node:path"
 
 /** `haproxy` on PATH, or where Debian's package puts it; undefined when it is not installed. */
-export const findHaproxy = () => {
-  const directories = [...(process.env.PATH ?? "").split(path.delimiter), "/usr/sbin", "/usr/local/sbin"]
-  for (const directory of directories.filter((d) => d !== "")) {
-    const candidate = path.join(directory, "haproxy")
-    try {
-      accessSync(candidate, constants.X_OK)
-      return candidate
-    } catch {
-      // Not there.
-    }
-  }
-  return undefined
-}
+export const findHaproxy = () => findProgram("haproxy")
 
 const freePort = () =>
   new Promise((resolve) => {

@@ -1,28 +1,16 @@
 // HAProxy: deploy/haproxy/haproxy.cfg has what docs/deploy.md ("Scaling out") promises, and
 // `haproxy -c` accepts it (and refuses a broken copy). Skipped, with a NOTICE, where haproxy
 // is not installed (.ci/run installs it).
-import { accessSync, constants } from "node:fs"
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import * as path from "node:path"
 import { run } from "../lib/Child.mjs"
+import { findProgram } from "../lib/FindProgram.mjs"
 import { expect, notice, ok } from "../lib/Report.mjs"
 import { deployDir } from "./Common.mjs"
 
 /** `haproxy` on PATH, or where Debian's package puts it. */
-const findHaproxy = () => {
-  const directories = [...(process.env.PATH ?? "").split(path.delimiter), "/usr/sbin", "/usr/local/sbin"]
-  for (const directory of directories.filter((d) => d !== "")) {
-    const candidate = path.join(directory, "haproxy")
-    try {
-      accessSync(candidate, constants.X_OK)
-      return candidate
-    } catch {
-      // Not there.
-    }
-  }
-  return undefined
-}
+const findHaproxy = () => findProgram("haproxy")
 
 /** The lines of the file without comments, trimmed, by section (`backend replicas`, ...). */
 const sections = (text) => {

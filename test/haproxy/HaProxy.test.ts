@@ -19,34 +19,19 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect } from "effect"
-import { accessSync, constants } from "node:fs"
 import { mkdtemp, rm, writeFile } from "node:fs/promises"
 import * as net from "node:net"
 import { tmpdir } from "node:os"
 import * as path from "node:path"
 import type { CliProcess } from "../support/Cli.js"
+import { findProgram } from "../../scripts/lib/FindProgram.mjs"
 import { listeningPort, spawnCli } from "../support/Cli.js"
 import { Condition } from "../support/Condition.js"
 import type { ReceivedConnection, TestDestination } from "../support/Peers.js"
 import { destination, freePort, loopback } from "../support/Peers.js"
 
 /** `haproxy` on PATH, or where Debian's package puts it. */
-const findHaproxy = (): string | undefined => {
-  const directories = [...(process.env["PATH"] ?? "").split(path.delimiter), "/usr/sbin", "/usr/local/sbin"]
-  for (const directory of directories) {
-    if (directory === "") continue
-    const candidate = path.join(directory, "haproxy")
-    try {
-      accessSync(candidate, constants.X_OK)
-      return candidate
-    } catch {
-      // Not there.
-    }
-  }
-  return undefined
-}
-
-const haproxy = findHaproxy()
+const haproxy = findProgram("haproxy")
 const title = "three replicas behind HAProxy (send-proxy-v2, /healthz checks)"
 if (haproxy === undefined) {
   // Straight to stderr: a skipped test's name is not shown by the default reporter.
