@@ -105,7 +105,7 @@ class Session implements Flow, Watched, Drainable, LiveSession {
   /** The source sent a message over --max-message and was closed. */
   private tooLong: TooLong | undefined = undefined
   /** The PROXY header each version of it sent on (issue 11), made once for the connection when first needed. */
-  private readonly headers: Partial<Record<SendVersion, Uint8Array>> = {}
+  private headers: Partial<Record<SendVersion, Uint8Array>> | undefined = undefined
 
   constructor(
     private readonly socket: net.Socket,
@@ -192,6 +192,7 @@ class Session implements Flow, Watched, Drainable, LiveSession {
     if (version === "off") return undefined
     // A destination added by a reload may be the first to want one.
     this.origin ??= originOf(this.socket, undefined)
+    this.headers ??= {}
     return (this.headers[version] ??= encodeHeader(version, this.origin))
   }
 
