@@ -3,7 +3,7 @@
 // table and writes bench/results/<name>.json, .md and .svg; a full run ("latest")
 // also refreshes the table in BENCHMARKS.md.
 //   --quick             tiny sizes (seconds): checks the bench works and bytes verify
-//   --only a,b          a subset of: throughput, framing, haproxy, latency, many, stalled, heap, startup
+//   --only a,b          a subset of: throughput, framing, haproxy, tls, latency, many, stalled, heap, startup
 //   --runs N            runs per figure (median and range); default 3 (1 with --quick)
 //   --mib N             MiB per throughput run (default 1024; 16 with --quick)
 //   --out NAME          results file name; default "latest" ("quick" with --quick,
@@ -16,6 +16,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { bundlePath, removeBundle } from "./lib/bundle.mjs"
+import { findOpenssl, makeCertificates } from "./lib/certs.mjs"
 import { findHaproxy } from "./lib/haproxy.mjs"
 import { commitLabel } from "./lib/git.mjs"
 import { markdownTable, svgPlot } from "./lib/report.mjs"
@@ -35,7 +36,7 @@ const option = (name) => {
   return at >= 0 ? args[at + 1] : undefined
 }
 const quick = flag("--quick")
-const allScenarios = ["throughput", "framing", "haproxy", "latency", "many", "stalled", "heap", "startup"]
+const allScenarios = ["throughput", "framing", "haproxy", "tls", "latency", "many", "stalled", "heap", "startup"]
 const only = (option("--only") ?? allScenarios.join(",")).split(",")
 for (const name of only) {
   if (!allScenarios.includes(name)) {
@@ -201,6 +202,41 @@ if (only.includes("haproxy")) {
     notes.push(
       `Through HAProxy: the throughput run 1→2 with HAProxy (\`mode tcp\`, one server) between the source and the fan-out; ` +
         "the proxy runs with `--accept-proxy-protocol` and HAProxy sends it a PROXY v2 header (`send-proxy-v2`), the reference gets the bare stream; every byte verified at both destinations."
+    )
+  }
+}
+
+if (only.includes("tls")) {
+  // Issue 12: TLS on both legs (docs/tls.md): the source speaks TLS to the fan-out, the fan-out
+  // to both destinations; against the same reference with tls.createServer and tls.connect.
+  const scenario = "throughput 1→2 over TLS (source and destinations)"
+  const openssl = findOpenssl()
+  if (openssl === undefined) {
+    log(`${scenario}: skipped: no openssl on PATH or at /usr/bin/openssl (it makes the certificates)`)
+    notes.push(`${scenario}: not run: openssl is not installed here.`)
+  } else {
+    const certificates = makeCertificates(openssl)
+    try {
+      const results = await repeat(
+        scenario,
+        ["ceiling", "reference", "proxy"],
+        runs,
+        (kind) => throughputRun(kind, 2, sizes.throughputBytes, undefined, undefined, certificates)
+      )
+      figure(scenario, "MB/s (sum over destinations)", results, (r) => r.mbPerSecond, 0, ratioAtLeast(0.9))
+      figure(scenario, "read system calls per MiB from the source", results, (r) => r.readsPerMiB, 1)
+      figure(scenario, "write system calls per MiB from the source", results, (r) => r.writesPerMiB, 1)
+      figure(scenario, "CPU seconds of the fan-out process", results, (r) => r.cpuSeconds, 2)
+      figure(scenario, "peak RSS, MB", results, (r) => r.peakRssMB, 0)
+    } finally {
+      certificates.remove()
+    }
+    notes.push(
+      `Over TLS: ${
+        sizes.throughputBytes / 2 ** 20
+      } MiB from one source to 2 destinations, TLS on both legs: the source connects with TLS to the fan-out, which connects with TLS to both destinations (\`tls://127.0.0.1:PORT\`, verified against \`--dest-ca\`); ` +
+        "the proxy with `--tls-cert`/`--tls-key`/`--dest-ca`, the reference (`bench/reference.mjs`) with the same flags (`tls.createServer` on its listener, `tls.connect` to its destinations); " +
+        "a CA and a server certificate for localhost/127.0.0.1 (EC P-256) made by openssl for the run and removed after it; every byte verified, decrypted, at both destinations; the harness ceiling is the source speaking TLS straight to the sinks."
     )
   }
 }

@@ -15,13 +15,23 @@ export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)
 /** Extra node flags for the proxy process only, e.g. BENCH_PROXY_NODE_FLAGS="--cpu-prof". */
 const proxyNodeFlags = (process.env.BENCH_PROXY_NODE_FLAGS ?? "").split(" ").filter((flag) => flag !== "")
 
-const proxyArgs = (entry, destinations, extra) => [
+/**
+ * `tls` ({ caFile, certFile, keyFile }): TLS on both legs, the same flags for the
+ * proxy and the reference: the listener with the server certificate, every
+ * destination `tls://127.0.0.1:PORT` verified against the CA.
+ */
+const destinationArgs = (destinations, tls) => [
+  ...destinations.flatMap((port) => ["--dest", `${tls === undefined ? "" : "tls://"}127.0.0.1:${port}`]),
+  ...(tls === undefined ? [] : ["--tls-cert", tls.certFile, "--tls-key", tls.keyFile, "--dest-ca", tls.caFile])
+]
+
+const proxyArgs = (entry, destinations, extra, tls) => [
   ...proxyNodeFlags,
   ...entry,
   "proxy",
   "--listen",
   "127.0.0.1:0",
-  ...destinations.flatMap((port) => ["--dest", `127.0.0.1:${port}`]),
+  ...destinationArgs(destinations, tls),
   ...extra
 ]
 
@@ -31,30 +41,33 @@ export const proxyEntryLabel = process.env.BENCH_PROXY_ENTRY
   : "node --import tsx src/main.ts proxy"
 
 export const kinds = {
-  proxy: (destinations, extra = []) =>
+  proxy: (destinations, extra = [], tls = undefined) =>
     proxyArgs(
       process.env.BENCH_PROXY_ENTRY ? [process.env.BENCH_PROXY_ENTRY] : ["--import", "tsx", "src/main.ts"],
       destinations,
-      extra
+      extra,
+      tls
     ),
   /** The proxy as deployed: the one-file build with plain node. */
-  bundle: (destinations, extra = []) => proxyArgs([bundlePath()], destinations, extra),
-  reference: (destinations) => [
+  bundle: (destinations, extra = [], tls = undefined) => proxyArgs([bundlePath()], destinations, extra, tls),
+  /** The reference takes no `extra` (the proxy's own flags), only TLS. */
+  reference: (destinations, _extra = [], tls = undefined) => [
     "bench/reference.mjs",
     "--listen",
     "127.0.0.1:0",
-    ...destinations.flatMap((port) => ["--dest", `127.0.0.1:${port}`])
+    ...destinationArgs(destinations, tls)
   ]
 }
 
 /**
  * Starts `kind` ("proxy", "bundle" or "reference") forwarding to `destinations`
  * (ports on 127.0.0.1); resolves once it listens, with its pid, port and a stop
- * function. `nodeFlags` go before the entry (e.g. --expose-gc).
+ * function. `nodeFlags` go before the entry (e.g. --expose-gc); `tls` (certificate
+ * files, see destinationArgs) puts TLS on both legs.
  */
-export const startServer = (kind, destinations, extra = [], { nodeFlags = [] } = {}) =>
+export const startServer = (kind, destinations, extra = [], { nodeFlags = [], tls = undefined } = {}) =>
   new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...nodeFlags, ...kinds[kind](destinations, extra)], {
+    const child = spawn(process.execPath, [...nodeFlags, ...kinds[kind](destinations, extra, tls)], {
       cwd: repoRoot,
       stdio: ["ignore", "pipe", "pipe"]
     })

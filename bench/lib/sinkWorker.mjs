@@ -3,7 +3,10 @@
 //   mode "stream":   every connection carries the pattern stream (pattern.mjs)
 //   mode "messages": every connection carries 64-byte timestamped messages
 //   mode "stall":    accepts and never reads (a stalled destination)
+// With `tls: { cert, key }` (PEM text) it serves TLS, and counts and verifies what
+// each connection carries after the handshake (the decrypted stream).
 import * as net from "node:net"
+import * as tls from "node:tls"
 import { parentPort, workerData } from "node:worker_threads"
 import { nowMs, nowNs } from "./clock.mjs"
 import { messageFramer } from "./frames.mjs"
@@ -57,12 +60,17 @@ const onMessages = (socket) => {
   })
 }
 
-const server = net.createServer({ noDelay: true, pauseOnConnect: mode === "stall" }, (socket) => {
+const onConnection = (socket) => {
   connections++
   socket.on("error", () => {})
   if (mode === "stream") onStream(socket)
   else if (mode === "messages") onMessages(socket)
-})
+}
+const server = workerData.tls === undefined
+  ? net.createServer({ noDelay: true, pauseOnConnect: mode === "stall" }, onConnection)
+  : tls.createServer({ noDelay: true, cert: workerData.tls.cert, key: workerData.tls.key }, onConnection)
+// A failed handshake is not a connection: it shows as bytes missing at the end.
+server.on("tlsClientError", () => {})
 server.listen({ host: "127.0.0.1", port: 0, backlog: 4096 }, () => {
   parentPort.postMessage({ type: "listening", port: server.address().port })
 })

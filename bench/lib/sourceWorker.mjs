@@ -3,7 +3,10 @@
 //               connection each, each at its own pace), then ends them
 //   "timed":    writes the pattern until the parent says "stop", then ends
 //   "messages": sends `count` 64-byte messages, one every `intervalMs`, then ends
+// With `tls: { ca }` (PEM text) every connection speaks TLS, verifying the peer's
+// certificate against that CA for 127.0.0.1; "started" comes after the handshakes.
 import * as net from "node:net"
+import * as tls from "node:tls"
 import { parentPort, workerData } from "node:worker_threads"
 import { messageSize, nowMs, nowNs } from "./clock.mjs"
 import { patternOf } from "./pattern.mjs"
@@ -16,10 +19,13 @@ let stopped = false
 const connect = (port) =>
   new Promise((resolve, reject) => {
     // A large write buffer: the source refills it once per drain, not once per block.
-    const socket = net.connect(
-      { host: "127.0.0.1", port, noDelay: true, highWaterMark: 1 << 20 },
-      () => resolve(socket)
-    )
+    const options = { host: "127.0.0.1", port, noDelay: true, highWaterMark: 1 << 20 }
+    const socket = workerData.tls === undefined
+      ? net.connect(options, () => resolve(socket))
+      : tls.connect({ ...options, ca: workerData.tls.ca, rejectUnauthorized: true }, () => {
+        socket.setNoDelay(true)
+        resolve(socket)
+      })
     socket.once("error", reject)
   })
 

@@ -1,5 +1,8 @@
 // 1 source -> N destinations, `totalBytes` through, every byte verified at every sink.
 // kind "ceiling" wires the source straight to the sinks: what the harness alone can do.
+// With `tls` (bench/lib/certs.mjs) every leg speaks TLS: the source to the fan-out (or,
+// for the ceiling, straight to the sinks) and the fan-out to the sinks, which serve the
+// server certificate; bytes are verified after decryption, at every sink.
 // Read and write system calls of the fan-out process (/proc/PID/io, all its threads)
 // from just before the source connects to after the last byte arrived and the source ended.
 import { startHaproxy } from "../lib/haproxy.mjs"
@@ -15,16 +18,29 @@ import { startSink, startSource } from "../lib/threads.mjs"
  * `haproxy`: the path of an haproxy binary to put in front of the fan-out (the source
  * connects to HAProxy); the proxy then runs with --accept-proxy-protocol and HAProxy
  * sends it PROXY v2, the reference gets the bare stream.
+ * `tls`: the certificates of makeCertificates; the proxy and the reference get
+ * `--tls-cert`/`--tls-key` (the server's) and `--dest-ca` (the CA), their
+ * destinations as `tls://127.0.0.1:PORT`.
  */
-export const throughputRun = async (kind, destinations, totalBytes, framed = undefined, haproxy = undefined) => {
+export const throughputRun = async (
+  kind,
+  destinations,
+  totalBytes,
+  framed = undefined,
+  haproxy = undefined,
+  tls = undefined
+) => {
   const messageSize = framed?.messageSize
-  const sinks = await Promise.all(Array.from({ length: destinations }, () => startSink("stream", { messageSize })))
+  const sinkTls = tls === undefined ? undefined : { cert: tls.cert, key: tls.key }
+  const sinks = await Promise.all(
+    Array.from({ length: destinations }, () => startSink("stream", { messageSize, tls: sinkTls }))
+  )
   const ports = sinks.map((sink) => sink.port)
   const extra = [
     ...(framed === undefined ? [] : ["--framing", framed.framing]),
     ...(haproxy !== undefined && kind !== "reference" ? ["--accept-proxy-protocol"] : [])
   ]
-  const server = kind === "ceiling" ? undefined : await startServer(kind, ports, extra)
+  const server = kind === "ceiling" ? undefined : await startServer(kind, ports, extra, { tls })
   const balancer = haproxy === undefined || server === undefined
     ? undefined
     : await startHaproxy(haproxy, server.port, { sendProxyV2: kind !== "reference" }).catch(async (error) => {
@@ -34,7 +50,13 @@ export const throughputRun = async (kind, destinations, totalBytes, framed = und
     })
   const ioBefore = server ? ioCounters(server.pid) : { reads: Number.NaN, writes: Number.NaN }
   const entry = balancer?.port ?? server?.port
-  const source = startSource({ mode: "stream", ports: entry !== undefined ? [entry] : ports, totalBytes, messageSize })
+  const source = startSource({
+    mode: "stream",
+    ports: entry !== undefined ? [entry] : ports,
+    totalBytes,
+    messageSize,
+    tls: tls === undefined ? undefined : { ca: tls.ca }
+  })
   try {
     const cpuBefore = server ? cpuSeconds(server.pid) : Number.NaN
     const completions = sinks.map((sink) => sink.complete(totalBytes))
