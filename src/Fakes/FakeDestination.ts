@@ -5,12 +5,16 @@ import * as Exit from "effect/Exit"
 import * as FiberSet from "effect/FiberSet"
 import * as Mailbox from "effect/Mailbox"
 import type * as Scope from "effect/Scope"
+import type * as net from "node:net"
+import * as tls from "node:tls"
 import type { Endpoint, ListenAddress } from "../Proxy/Settings/Endpoint.js"
 import { formatEndpoint } from "../Proxy/Settings/Endpoint.js"
 import type { ConnectionLost, ListenError } from "../Proxy/Errors.js"
 import type { MessageFraming } from "../Proxy/Framing/Framing.js"
 import * as Tcp from "../Proxy/DataPath/Tcp.js"
 import { formatBytes } from "../Proxy/Settings/Units.js"
+import type { ListenerTls } from "../Proxy/Tls/Certificates.js"
+import { serverHandshake } from "../Proxy/Tls/Handshake.js"
 import type { Checked } from "./Numbered.js"
 import { MessageChecker } from "./Numbered.js"
 import { preview } from "./Preview.js"
@@ -21,6 +25,11 @@ export interface FakeDestinationOptions {
   readonly quiet?: boolean
   /** Check each connection's messages in this framing, and say how many were whole. */
   readonly framing?: MessageFraming | undefined
+  /**
+   * Accept TLS connections only, with this certificate (`loadListenerTls`); a
+   * connection whose handshake fails is logged with the reason and closed.
+   */
+  readonly tls?: ListenerTls | undefined
 }
 
 const describeChecked = (id: number, checked: Checked): string =>
@@ -42,7 +51,7 @@ export const make = (options: FakeDestinationOptions): Effect.Effect<FakeDestina
     const totals = { connections: 0, bytes: 0 }
     const log = options.quiet === true ? Effect.logDebug : Effect.logInfo
 
-    const serve = (socket: Parameters<typeof Tcp.inbound>[0]) =>
+    const serve = (socket: net.Socket) =>
       Effect.gen(function*() {
         const received = yield* Mailbox.make<Uint8Array, ConnectionLost>()
         const connection = yield* Effect.acquireRelease(
@@ -59,7 +68,11 @@ export const make = (options: FakeDestinationOptions): Effect.Effect<FakeDestina
         const checker = options.framing === undefined ? undefined : new MessageChecker(options.framing)
         const summary = () =>
           checker === undefined ? "" : `: ${checker.whole} whole message(s), ${checker.partial} not whole`
-        yield* log(`connection #${id} from ${connection.peer}`)
+        yield* log(
+          socket instanceof tls.TLSSocket
+            ? `connection #${id} from ${connection.peer} over TLS (${socket.getProtocol() ?? "TLS"})`
+            : `connection #${id} from ${connection.peer}`
+        )
         const outcome = yield* Effect.either(
           Effect.gen(function*() {
             while (true) {
@@ -88,11 +101,26 @@ export const make = (options: FakeDestinationOptions): Effect.Effect<FakeDestina
         yield* log(`connection #${id} closed by ${connection.peer} after ${formatBytes(bytes)}${summary()}`)
       }).pipe(Effect.scoped)
 
+    const material = options.tls
+    /** With TLS: the handshake first, in the connection's own fiber; one that fails is logged and closed. */
+    const secureThenServe = (socket: net.Socket) => {
+      if (material === undefined) return serve(socket)
+      // Taken now: once the peer has closed, the socket no longer knows its address.
+      const peer = Tcp.peerOf(socket)
+      return Effect.flatMap(serverHandshake(socket, material), (outcome) => {
+        if (outcome._tag === "Secure") return serve(outcome.socket)
+        socket.destroy()
+        return Effect.logWarning(`connection from ${peer} refused: TLS handshake failed: ${outcome.reason}`)
+      })
+    }
+
     yield* Effect.forkScoped(Effect.forever(Effect.flatMap(listener.accept, (accepted) =>
       accepted._tag === "Socket"
-        ? FiberSet.run(connections, serve(accepted.socket))
+        ? FiberSet.run(connections, secureThenServe(accepted.socket))
         : Effect.logWarning(`accept failed: ${accepted.reason}`))))
-    yield* log(`fake destination listening on ${formatEndpoint(listener.address)}`)
+    yield* log(
+      `fake destination listening on ${formatEndpoint(listener.address)}${material === undefined ? "" : " (TLS)"}`
+    )
     return { address: listener.address, received: Effect.sync(() => ({ ...totals })) }
   })
 

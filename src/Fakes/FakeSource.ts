@@ -1,5 +1,6 @@
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as tls from "node:tls"
 import type { Endpoint } from "../Proxy/Settings/Endpoint.js"
 import { formatEndpoint } from "../Proxy/Settings/Endpoint.js"
 import type { MessageFraming } from "../Proxy/Framing/Framing.js"
@@ -21,6 +22,44 @@ export interface FakeSourceOptions {
    * apart, as a feed's messages come over TCP.
    */
   readonly framing?: MessageFraming | undefined
+  /**
+   * Connect with TLS: how the proxy's certificate is verified and what this
+   * source shows (`tlsOptions` builds them). A failed handshake is logged with
+   * its reason and retried, like a refused connection.
+   */
+  readonly tls?: tls.ConnectionOptions | undefined
+}
+
+/** What the TLS connection of `fake-source --tls` is verified against and shows. */
+export interface FakeSourceTls {
+  /** PEM of each CA to verify the proxy's certificate against; undefined: the system's CAs. */
+  readonly ca: ReadonlyArray<string> | undefined
+  /** PEM of the client certificate (and its chain) and its key, for a proxy with --tls-client-ca. */
+  readonly cert: string | undefined
+  readonly key: string | undefined
+  /** The name the proxy's certificate must be for: sent as SNI, unless it is an IP address (checked, not sent). */
+  readonly servername: string | undefined
+}
+
+/**
+ * The options of `tls.connect` for `material`. An IP address is not a valid SNI
+ * name (RFC 6066; Node warns), so one is not sent: the certificate is checked
+ * against it instead, as it is for a `--host` that is an IP address.
+ */
+export const tlsOptions = (material: FakeSourceTls): tls.ConnectionOptions => {
+  const name = material.servername
+  const isIp = name !== undefined && (/^[\d.]+$/.test(name) || name.includes(":"))
+  return {
+    rejectUnauthorized: true,
+    ...(material.ca === undefined ? {} : { ca: [...material.ca] }),
+    ...(material.cert === undefined ? {} : { cert: material.cert }),
+    ...(material.key === undefined ? {} : { key: material.key }),
+    ...(name === undefined
+      ? {}
+      : isIp
+      ? { checkServerIdentity: (_host, certificate) => tls.checkServerIdentity(name, certificate) }
+      : { servername: name })
+  }
 }
 
 /** How long to wait before connecting again after a failure, like the old fake_source. */
@@ -35,6 +74,13 @@ const randomMessage = (size: number): Uint8Array => {
   return bytes
 }
 
+/** "TLSv1.3, certificate of CN=localhost": what a TLS connection was made with, for its log line. */
+const describeSecure = (socket: tls.TLSSocket): string => {
+  const subject = socket.getPeerCertificate().subject as Record<string, string | ReadonlyArray<string>> | undefined
+  const cn = subject?.["CN"]
+  return `${socket.getProtocol() ?? "TLS"}, certificate${cn === undefined ? "" : ` of CN=${String(cn)}`} verified`
+}
+
 /**
  * Connects to `target` and sends a random line every `interval`; when it cannot
  * connect or loses the connection, it tries again after about 2 s. Runs until interrupted.
@@ -43,8 +89,13 @@ export const run = (options: FakeSourceOptions): Effect.Effect<never> => {
   const target = formatEndpoint(options.target)
   const log = options.quiet === true ? Effect.logDebug : Effect.logInfo
   const session = Effect.gen(function*() {
-    const connection = yield* Tcp.connect(options.target, Duration.seconds(3))
-    yield* Effect.logInfo(`connected to ${target}`)
+    const secure = options.tls
+    const connection = yield* Tcp.connect(options.target, Duration.seconds(3), secure)
+    yield* Effect.logInfo(
+      connection.socket instanceof tls.TLSSocket
+        ? `connected to ${target} over TLS (${describeSecure(connection.socket)})`
+        : `connected to ${target}`
+    )
     const framing = options.framing
     let n = 0
     const sendForever = Effect.forever(

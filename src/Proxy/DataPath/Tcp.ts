@@ -489,10 +489,15 @@ export interface ConnectedSocket {
   readonly lost: Effect.Effect<never, ConnectionLost>
 }
 
-/** Connects to `endpoint` within `timeout`; the scope closes the socket. */
+/**
+ * Connects to `endpoint` within `timeout`; the scope closes the socket. With
+ * `secure`, over TLS: connected once the handshake is done and the certificate
+ * verified; a handshake failure says so in its reason.
+ */
 export const connect = (
   endpoint: Endpoint,
-  timeout: Duration.Duration
+  timeout: Duration.Duration,
+  secure?: tls.ConnectionOptions
 ): Effect.Effect<ConnectedSocket, ConnectError, Scope.Scope> =>
   Effect.gen(function*() {
     const destination = formatEndpoint(endpoint)
@@ -501,14 +506,20 @@ export const connect = (
     let written: ((failure: string | undefined) => void) | undefined
     const connection = yield* Effect.acquireRelease(
       Effect.sync(() =>
-        open(endpoint, {
-          onConnect: () => Deferred.unsafeDone(connected, Effect.void),
-          onLost: (_, reason) => {
-            Deferred.unsafeDone(connected, Effect.fail(new ConnectError({ destination, reason })))
-            Deferred.unsafeDone(lost, Effect.fail(new ConnectionLost({ peer: destination, reason })))
+        open(
+          endpoint,
+          {
+            onConnect: () => Deferred.unsafeDone(connected, Effect.void),
+            onLost: (connection, lostReason) => {
+              const reason = connection.failedHandshake ? `TLS handshake failed: ${lostReason}` : lostReason
+              Deferred.unsafeDone(connected, Effect.fail(new ConnectError({ destination, reason })))
+              Deferred.unsafeDone(lost, Effect.fail(new ConnectionLost({ peer: destination, reason })))
+            },
+            onWritten: (_, failure) => written?.(failure)
           },
-          onWritten: (_, failure) => written?.(failure)
-        })
+          false,
+          secure
+        )
       ),
       (connection) => Effect.sync(() => connection.close())
     )
