@@ -65,7 +65,10 @@ export const tlsSource = (
   })
 
 /** A destination that speaks TLS with `cert`: what each connection received, decrypted. */
-export const tlsDestination = (cert: { readonly cert: string; readonly key: string }) =>
+export const tlsDestination = (
+  cert: { readonly cert: string; readonly key: string },
+  options: { readonly stalled?: boolean } = {}
+) =>
   Effect.gen(function*() {
     const changed = new Condition()
     const connections: Array<string> = []
@@ -73,6 +76,8 @@ export const tlsDestination = (cert: { readonly cert: string; readonly key: stri
       Effect.async<tls.Server>((resume) => {
         const server = tls.createServer({ cert: read(cert.cert), key: read(cert.key) }, (socket) => {
           const index = connections.push("") - 1
+          // A stalled consumer: the handshake is done, then nothing is read.
+          if (options.stalled === true) socket.pause()
           socket.on("data", (chunk: Buffer) => {
             connections[index] += chunk.toString()
             changed.notify()

@@ -6,7 +6,7 @@
  * the handshake.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Logger } from "effect"
+import { Duration, Effect, Logger } from "effect"
 import * as net from "node:net"
 import { Duplex } from "node:stream"
 import * as tls from "node:tls"
@@ -143,6 +143,24 @@ describe.skipIf(openssl === undefined)("TLS", () => {
           .toBe(0)
       }))
   }
+
+  it.scopedLive("a tls:// destination that stops reading is cut after --write-timeout, as over clear TCP", () =>
+    Effect.gen(function*() {
+      const pki = yield* makePki
+      const stalled = yield* tlsDestination(pki.server, { stalled: true })
+      const logs = captureLogs()
+      const proxy = yield* startProxy([{ host: "localhost", port: stalled.port, tls: true }], {
+        destinationTls: { ca: pki.ca.cert, cert: undefined, key: undefined },
+        writeTimeout: Duration.millis(300)
+      }).pipe(Effect.provide(logs.layer))
+      const s = yield* source(proxy.address.port)
+      // More than the kernel's buffers and the proxy's --buffer hold: the source is held back, then the link cut.
+      s.socket.write(Buffer.alloc(16 * 1024 * 1024, 0x61))
+      yield* statsUntil(
+        proxy,
+        () => logs.lines.some((line) => /cannot keep up: a write did not complete within 300ms/.test(line))
+      )
+    }))
 
   it.scopedLive("with --accept-proxy-protocol: the PROXY header first, then the handshake, in one packet too", () =>
     Effect.gen(function*() {
