@@ -102,7 +102,7 @@ describe("config file: --check", () => {
       const refused = yield* runCli(["proxy", "--check", "--config", bad], {}, startup)
       expect(refused.code, transcript(refused)).toBe(2)
       expect(nonEmptyLines(refused.stderr), transcript(refused)).toEqual([
-        `socket-proxy: ${bad}: routes[0].destinations[0].bufer: unknown key; expected one of address, connect-timeout, write-timeout, buffer, sample, send-proxy-protocol`
+        `socket-proxy: ${bad}: routes[0].destinations[0].bufer: unknown key; expected one of address, connect-timeout, write-timeout, buffer, sample, send-proxy-protocol, tls`
       ])
       const fromEnv = yield* runCli(["proxy", "--check"], { env: { SOCKET_PROXY_CONFIG: good } }, startup)
       expect(fromEnv.code, transcript(fromEnv)).toBe(0)

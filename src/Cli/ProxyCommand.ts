@@ -69,8 +69,8 @@ export const proxyHelp: CommandHelp = {
 const tlsKeys = ["tlsCert", "tlsKey", "tlsClientCa", "destCa", "destCert", "destKey"] as const
 
 /**
- * The configuration file has no TLS keys yet (issue 12 is under way): a TLS flag or
- * variable with a file is refused, rather than ignored, so no one believes a feed
+ * With a file, TLS is the file's (a route's `tls:`, a destination's `tls:`): a TLS
+ * flag or variable is refused rather than ignored, so no one believes a feed
  * encrypted that is not.
  */
 const refuseTlsWithFile = (
@@ -88,7 +88,8 @@ const refuseTlsWithFile = (
         ? Effect.void
         : Effect.fail(
           new UsageError({
-            detail: `${named} cannot be used with ${from} yet: TLS is read from flags and SOCKET_PROXY_* variables only`
+            detail: `${named} cannot be used with ${from}: with a file, TLS is set in it (a route's ` +
+              "tls: { cert, key, client-ca }, a destination's tls: { ca, cert, key }; see docs/tls.md)"
           })
         )
     }), { discard: true })

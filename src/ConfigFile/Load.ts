@@ -3,8 +3,10 @@ import { Effect, Either, Option, ParseResult, Schema } from "effect"
 import { envText, resolveSetting } from "../Proxy/Settings/Config.js"
 import type { InvalidConfig } from "../Proxy/Errors.js"
 import { InvalidConfigFile } from "../Proxy/Errors.js"
-import type { DestinationConfig, RouteConfig, RoutesConfig } from "../Proxy/Routes/Routes.js"
-import type { Place, SettingKey, SettingValue } from "../Proxy/Settings/Settings.js"
+import type { DestinationConfig, DestinationTlsSettings, RouteConfig, RoutesConfig } from "../Proxy/Routes/Routes.js"
+import { loadDestinationTls, loadListenerTls } from "../Proxy/Tls/Certificates.js"
+import * as nodePath from "node:path"
+import type { DestinationTlsEntry, Place, SettingKey, SettingValue } from "../Proxy/Settings/Settings.js"
 import { parseLogFormat, parseLogLevel, settingDefaults, settings } from "../Proxy/Settings/Settings.js"
 import { describeTop, formatOf, parseText } from "./Parse.js"
 import type { FileEntry, Overrides } from "./Schema.js"
@@ -94,13 +96,27 @@ const topValue = <K extends SettingKey, B>(
     return Option.isSome(env) ? yield* resolveSetting(key, undefined, fallback) : fallback
   })
 
+/** A file name of the file, relative to the file's folder. */
+const inFolder = (folder: string, file: string | undefined): string | undefined =>
+  file === undefined ? undefined : nodePath.resolve(folder, file)
+
+const tlsSettingsOf = (entry: DestinationTlsEntry | undefined, folder: string): DestinationTlsSettings | undefined => {
+  if (entry === undefined || entry === true) return undefined
+  const files = entry.ca === undefined && entry.cert === undefined && entry.key === undefined
+    ? undefined
+    : { ca: inFolder(folder, entry.ca), cert: inFolder(folder, entry.cert), key: inFolder(folder, entry.key) }
+  return { files, servername: entry.servername, insecureSkipVerify: entry.insecureSkipVerify ?? false }
+}
+
 const destinationOf = (
   entry: FileEntry["routes"][number]["destinations"][number],
-  route: Pick<RouteConfig, "bufferBytes" | "writeTimeout" | "connectTimeout" | "sendProxyProtocol">
+  route: Pick<RouteConfig, "bufferBytes" | "writeTimeout" | "connectTimeout" | "sendProxyProtocol">,
+  folder: string
 ): DestinationConfig => ({
   host: entry.address.host,
   port: entry.address.port,
-  tls: entry.address.tls,
+  tls: entry.address.tls === true || entry.destinationTls !== undefined ? true : undefined,
+  tlsSettings: tlsSettingsOf(entry.destinationTls, folder),
   bufferBytes: entry.bufferBytes ?? route.bufferBytes,
   writeTimeout: entry.writeTimeout ?? route.writeTimeout,
   connectTimeout: entry.connectTimeout ?? route.connectTimeout,
@@ -126,7 +142,12 @@ type Overridable =
  * the top level's; at the top, a flag wins over the file, and the file over the
  * environment (`SOCKET_PROXY_*`), then the defaults.
  */
-export const resolveRoutes = (entry: FileEntry, flags: FlagValues): Effect.Effect<RoutesConfig, InvalidConfig> =>
+export const resolveRoutes = (
+  entry: FileEntry,
+  flags: FlagValues,
+  /** The configuration file's folder: its file names are relative to it. */
+  folder = "."
+): Effect.Effect<RoutesConfig, InvalidConfig> =>
   Effect.gen(function*() {
     const top: Required<{ [K in Overridable]: Overrides[K] }> = {
       connectTimeout: yield* topValue("connectTimeout", flags, entry.connectTimeout, settingDefaults.connectTimeout),
@@ -173,8 +194,13 @@ export const resolveRoutes = (entry: FileEntry, flags: FlagValues): Effect.Effec
         maxMessageBytes: route.maxMessageBytes ?? top.maxMessageBytes!,
         acceptProxyProtocol: route.acceptProxyProtocol ?? top.acceptProxyProtocol!,
         sendProxyProtocol,
+        listenerTls: route.routeTls === undefined ? undefined : {
+          cert: inFolder(folder, route.routeTls.cert)!,
+          key: inFolder(folder, route.routeTls.key)!,
+          clientCa: inFolder(folder, route.routeTls.clientCa)
+        },
         destinations: route.destinations.map((d) =>
-          destinationOf(d, { connectTimeout, writeTimeout, bufferBytes, sendProxyProtocol })
+          destinationOf(d, { connectTimeout, writeTimeout, bufferBytes, sendProxyProtocol }, folder)
         )
       }
     })
@@ -202,4 +228,35 @@ export const loadConfigFile = (
   file: string,
   flags: FlagValues
 ): Effect.Effect<RoutesConfig, InvalidConfigFile | InvalidConfig, FileSystem.FileSystem> =>
-  Effect.flatMap(readConfigFile(file), (entry) => resolveRoutes(entry, flags))
+  Effect.flatMap(readConfigFile(file), (entry) => resolveRoutes(entry, flags, nodePath.dirname(file))).pipe(
+    Effect.tap((config) => checkCertificates(file, config))
+  )
+
+/**
+ * Every certificate file the routes name, read and checked now, so a bad one is
+ * the line naming the key, the file and the problem (at start: exit 2; on a
+ * reload: refused, nothing changed).
+ */
+const checkCertificates = (file: string, config: RoutesConfig): Effect.Effect<void, InvalidConfigFile> =>
+  Effect.forEach(config.routes, (route, r) =>
+    Effect.gen(function*() {
+      const at = `routes[${r}]`
+      if (route.listenerTls !== undefined) {
+        yield* loadListenerTls(route.listenerTls, {
+          cert: `${at}.tls.cert`,
+          key: `${at}.tls.key`,
+          clientCa: `${at}.tls.client-ca`
+        })
+      }
+      yield* Effect.forEach(route.destinations, (destination, d) => {
+        const files = destination.tlsSettings?.files
+        const there = `${at}.destinations[${d}].tls`
+        return files === undefined
+          ? Effect.void
+          : loadDestinationTls(files, { ca: `${there}.ca`, cert: `${there}.cert`, key: `${there}.key` })
+      }, { discard: true })
+    }).pipe(
+      Effect.mapError((error) =>
+        new InvalidConfigFile({ file, path: error.setting, reason: `${error.file}: ${error.problem}` })
+      )
+    ), { discard: true })

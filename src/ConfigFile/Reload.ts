@@ -41,6 +41,8 @@ export const reloadOnce = (
         const before = yield* Ref.get(running)
         const changes = [...(yield* routes.apply(config)), ...notReloaded(before, config)]
         yield* Ref.set(running, config)
+        // Certificate files are read again even where their names did not change (renewed in place).
+        yield* Effect.forEach(routes.routes(), (route) => route.reloadCertificates, { discard: true })
         return changes
       })
     ),

@@ -2,7 +2,15 @@ import { Either, ParseResult, Schema } from "effect"
 import type { Duration } from "effect"
 import type { Cidr } from "../Proxy/Settings/Cidr.js"
 import type { Endpoint, ListenAddress } from "../Proxy/Settings/Endpoint.js"
-import type { Place, SendProxyProtocol, Setting, SettingKey, SettingValue } from "../Proxy/Settings/Settings.js"
+import type {
+  DestinationTlsEntry,
+  Place,
+  RouteTlsEntry,
+  SendProxyProtocol,
+  Setting,
+  SettingKey,
+  SettingValue
+} from "../Proxy/Settings/Settings.js"
 import { settings } from "../Proxy/Settings/Settings.js"
 
 /**
@@ -24,7 +32,7 @@ const describeValue = (input: unknown): string =>
 
 /** A setting's value: text or a number in the file, its typed value once decoded. */
 const value = <A>(setting: Setting<A>): Schema.Schema<A, unknown> =>
-  Schema.transformOrFail(
+  setting.fileValue ?? Schema.transformOrFail(
     Schema.Unknown,
     Schema.declare((_: unknown): _ is A => true),
     {
@@ -56,7 +64,9 @@ const keysAt = (place: Place): ReadonlyArray<SettingKey> =>
   )
 
 const optionalValue = <K extends SettingKey>(key: K) =>
-  Schema.optional(value(settings[key] as Setting<SettingValue<K>>)).pipe(Schema.fromKey(settings[key].fileKey!))
+  Schema.optional(value(settings[key] as unknown as Setting<SettingValue<K>>)).pipe(
+    Schema.fromKey(settings[key].fileKey!)
+  )
 
 /** What a destination, a route and the top level may override, as decoded. */
 export interface Overrides {
@@ -75,11 +85,13 @@ export interface Overrides {
 export interface DestinationEntry
   extends Pick<Overrides, "connectTimeout" | "writeTimeout" | "bufferBytes" | "sendProxyProtocol">
 {
+  readonly destinationTls?: DestinationTlsEntry
   readonly address: Endpoint
   readonly sample?: number
 }
 
 export interface RouteEntry extends Overrides {
+  readonly routeTls?: RouteTlsEntry
   readonly name: string
   readonly listen: ListenAddress
   readonly destinations: ReadonlyArray<DestinationEntry>

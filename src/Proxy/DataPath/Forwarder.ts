@@ -125,6 +125,11 @@ type Connected = Extract<LinkState, { _tag: "Connected" }>
 
 const idle: Write = { _tag: "Idle" }
 
+/** A destination whose certificate is not verified (`insecure-skip-verify`, the file only). */
+export const insecureWarning = (destination: string): string =>
+  `destination ${destination}: insecure-skip-verify is on: its certificate is not verified, so anyone on the ` +
+  "path can read and change what it is sent"
+
 /** The most handed to the socket in one write: small enough to keep delivery counts and timeouts fine-grained. */
 const maxWriteBytes = 256 * 1024
 
@@ -171,6 +176,8 @@ export class Forwarder implements Tcp.OutboundHandlers {
     this.counters = new LinkCounters(health, this.buffer)
     this.buffer.tally = this.counters
     if (midStream) this.buffer.restartAtMessage()
+    // Said on every connection's first attempt, so it is never lost in a long-running log.
+    if (settings.tls?.rejectUnauthorized === false) this.log(true, insecureWarning(health.name))
     const now = this.now()
     // A destination other connections already know to be down gets no benefit of the doubt.
     this.state = health.state === "down"

@@ -22,7 +22,6 @@ import type { SendVersion } from "../ProxyProtocol/Header.js"
 import { encodeHeader } from "../ProxyProtocol/Encode.js"
 import type { Origin } from "../ProxyProtocol/Origin.js"
 import type { RouteTls } from "../Tls/RouteTls.js"
-import { clientTlsOptions } from "../Tls/RouteTls.js"
 import { formatAddress, originOf } from "../ProxyProtocol/Origin.js"
 
 export interface SessionContext {
@@ -63,7 +62,7 @@ const settingsOf = (
   connectTimeoutMillis: Duration.toMillis(link.connectTimeout),
   framing,
   preamble,
-  tls: link.tls === true ? clientTlsOptions(link, tls.destination) : undefined
+  tls: tls.optionsFor(link)
 })
 
 /** Whether this connection is forwarded to `link`: each connection independently, with its `sample` share. */

@@ -20,6 +20,7 @@ import type { ProxyStats } from "../Observability/Stats.js"
 import { ProxyCounters } from "../Observability/Stats.js"
 import * as Tcp from "../DataPath/Tcp.js"
 import { RouteTls } from "../Tls/RouteTls.js"
+import { insecureWarning } from "../DataPath/Forwarder.js"
 
 /** A reload's change to a route, bound and ready: `commit` puts it in force, `abort` undoes the binding. */
 export interface Prepared {
@@ -107,6 +108,11 @@ export const openRoute = (
     const openSessions = new Set<LiveSession>()
     // One for the route, whatever its generation: a certificate reload reaches every new connection.
     const tls = yield* RouteTls.load(config)
+    yield* Effect.forEach(
+      config.destinations.filter((d) => d.tlsSettings?.insecureSkipVerify === true),
+      (d) => Effect.logWarning(insecureWarning(formatEndpoint(d))),
+      { discard: true }
+    ).pipe(Effect.annotateLogs({ route: config.name }))
 
     const makeGeneration = (next: RouteConfig, previous: Generation | undefined) =>
       Effect.gen(function*() {
@@ -118,6 +124,8 @@ export const openRoute = (
           )
         // Once a route is framed, its message metrics stay (its open connections may still be).
         if (next.framing !== "none") counters.framed = true
+        // A reload's new settings bring their certificate files (checked with the file).
+        if (previous !== undefined) yield* tls.follow(next)
         if (tls.used || next.destinations.some((d) => d.tls === true)) counters.tls = true
         counters.listenerCertificateExpiry = tls.listener?.expiresAt
         if (counters !== previous?.counters) {

@@ -16,6 +16,18 @@ export interface DestinationConfig extends Endpoint {
   readonly sample: number
   /** The PROXY protocol header each of its connections begins with, or `off`. */
   readonly sendProxyProtocol: SendProxyProtocol
+  /** A `tls://` destination's own TLS settings (the file's `tls:` map); else the route's. */
+  readonly tlsSettings?: DestinationTlsSettings | undefined
+}
+
+/** What a destination's `tls:` map in the file says. */
+export interface DestinationTlsSettings {
+  /** Its own CA, client certificate and key; the route's (`--dest-ca` ...) when undefined. */
+  readonly files: DestinationTlsFiles | undefined
+  /** The name its certificate is verified for (and sent as SNI); its host name by default. */
+  readonly servername: string | undefined
+  /** Verification off: only in the file, and logged as a warning. */
+  readonly insecureSkipVerify: boolean
 }
 
 /** One route: a listen address, its destinations, and its per-connection settings. */

@@ -1,4 +1,4 @@
-import { Duration, Either, LogLevel } from "effect"
+import { Duration, Either, LogLevel, Schema } from "effect"
 import type { Cidr } from "./Cidr.js"
 import { parseCidrList } from "./Cidr.js"
 import type { Endpoint, ListenAddress } from "./Endpoint.js"
@@ -38,6 +38,8 @@ export interface Setting<A> {
   readonly repeatable: boolean
   /** A flag without a value (`--accept-proxy-protocol`); its env variable and file key take `true` or `false`. */
   readonly isSwitch: boolean
+  /** What only the file can write, as a map (`tls: { cert, key }`): its Schema, instead of `parse` of a text. */
+  readonly fileValue?: Schema.Schema<A, unknown> | undefined
 }
 
 const setting = <A>(
@@ -131,6 +133,28 @@ export type SendProxyProtocol = SendVersion | "off"
 export const parseSendProxyProtocol = (text: string): Either.Either<SendProxyProtocol, string> => {
   const word = text.trim().toLowerCase()
   return word === "v1" || word === "v2" || word === "off" ? Either.right(word) : Either.left("expected v1, v2 or off")
+}
+
+/** A map's Schema, decoded from whatever the file holds there. */
+const fromUnknown = <A, I>(schema: Schema.Schema<A, I>): Schema.Schema<A, unknown> =>
+  Schema.compose(Schema.Unknown, schema, { strict: false })
+
+const onlyInTheFile = (): Either.Either<never, string> => Either.left("only in the configuration file")
+
+/** A route's `tls:` in the file. */
+export interface RouteTlsEntry {
+  readonly cert: string
+  readonly key: string
+  readonly clientCa?: string | undefined
+}
+
+/** A destination's `tls:` in the file. */
+export type DestinationTlsEntry = true | {
+  readonly ca?: string | undefined
+  readonly cert?: string | undefined
+  readonly key?: string | undefined
+  readonly servername?: string | undefined
+  readonly insecureSkipVerify?: boolean | undefined
 }
 
 const defaultValues = {
@@ -371,6 +395,40 @@ export const settings = {
     defaultText: "none",
     parse: anyText,
     places: []
+  }),
+  routeTls: setting<RouteTlsEntry>({
+    fileKey: "tls",
+    metavar: "{cert, key, client-ca}",
+    help: "In the file, what --tls-cert, --tls-key and --tls-client-ca are on the command line: the route's " +
+      "listener speaks TLS (file names relative to the configuration file's folder).",
+    defaultText: "off",
+    parse: onlyInTheFile,
+    places: ["route"],
+    fileValue: fromUnknown(Schema.Struct({
+      cert: Schema.NonEmptyTrimmedString,
+      key: Schema.NonEmptyTrimmedString,
+      clientCa: Schema.optional(Schema.NonEmptyTrimmedString).pipe(Schema.fromKey("client-ca"))
+    }))
+  }),
+  destinationTls: setting<DestinationTlsEntry>({
+    fileKey: "tls",
+    metavar: "true|{ca, cert, key, servername, insecure-skip-verify}",
+    help: "A destination's TLS, in the file (as tls:// in its address): true verifies its certificate against the " +
+      "system's CAs; a map gives its own CA file, a client certificate and key, the name to verify (servername), " +
+      "or insecure-skip-verify: true, which turns verification off and is logged as a warning.",
+    defaultText: "off",
+    parse: onlyInTheFile,
+    places: ["destination"],
+    fileValue: fromUnknown(Schema.Union(
+      Schema.Literal(true),
+      Schema.Struct({
+        ca: Schema.optional(Schema.NonEmptyTrimmedString),
+        cert: Schema.optional(Schema.NonEmptyTrimmedString),
+        key: Schema.optional(Schema.NonEmptyTrimmedString),
+        servername: Schema.optional(Schema.NonEmptyTrimmedString),
+        insecureSkipVerify: Schema.optional(Schema.Boolean).pipe(Schema.fromKey("insecure-skip-verify"))
+      })
+    ))
   }),
   // --- end TLS
   metrics: setting<ListenAddress>({
