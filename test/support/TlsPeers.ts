@@ -67,14 +67,24 @@ export const tlsSource = (
 /** A destination that speaks TLS with `cert`: what each connection received, decrypted. */
 export const tlsDestination = (
   cert: { readonly cert: string; readonly key: string },
-  options: { readonly stalled?: boolean } = {}
+  options: {
+    readonly stalled?: boolean
+    /** Mutual TLS: clients must show a certificate of this CA. */
+    readonly clientCa?: string
+  } = {}
 ) =>
   Effect.gen(function*() {
     const changed = new Condition()
     const connections: Array<string> = []
     const server = yield* Effect.acquireRelease(
       Effect.async<tls.Server>((resume) => {
-        const server = tls.createServer({ cert: read(cert.cert), key: read(cert.key) }, (socket) => {
+        const server = tls.createServer({
+          cert: read(cert.cert),
+          key: read(cert.key),
+          ...(options.clientCa === undefined
+            ? {}
+            : { ca: [read(options.clientCa)], requestCert: true, rejectUnauthorized: true })
+        }, (socket) => {
           const index = connections.push("") - 1
           // A stalled consumer: the handshake is done, then nothing is read.
           if (options.stalled === true) socket.pause()

@@ -99,6 +99,26 @@ describe.skipIf(openssl === undefined)("TLS", () => {
       expect(Math.abs(expiry - (Date.now() / 1000 + 86400))).toBeLessThan(3600)
     }))
 
+  it.scopedLive("--dest-cert/--dest-key: a destination that requires a client certificate gets one", () =>
+    Effect.gen(function*() {
+      const pki = yield* makePki
+      const strict = yield* tlsDestination(pki.server, { clientCa: pki.ca.cert })
+      const endpoint = { host: "localhost", port: strict.port, tls: true }
+      const proxy = yield* startProxy([endpoint], {
+        destinationTls: { ca: pki.ca.cert, cert: pki.client.cert, key: pki.client.key }
+      })
+      const s = yield* source(proxy.address.port)
+      yield* s.write("with a certificate")
+      yield* strict.until(() => strict.connections[0] === "with a certificate")
+      // Without one, the same destination is down.
+      const bare = yield* startProxy([endpoint], {
+        destinationTls: { ca: pki.ca.cert, cert: undefined, key: undefined }
+      })
+      const t = yield* source(bare.address.port)
+      yield* t.write("without")
+      yield* statsUntil(bare, (stats) => stats.destinations[0]!.state === "down")
+    }))
+
   for (
     const { kind, cert, says } of [
       { kind: "an expired certificate", cert: (pki: TestPki) => pki.expired, says: "certificate has expired" },
