@@ -6,7 +6,7 @@
  * the handshake.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Duration, Effect, Logger } from "effect"
+import { Duration, Effect, Logger, TestClock } from "effect"
 import * as net from "node:net"
 import { Duplex } from "node:stream"
 import * as tls from "node:tls"
@@ -56,6 +56,23 @@ describe.skipIf(openssl === undefined)("TLS", () => {
       expect(sample(metrics, `socket_proxy_connections_refused_total{reason="tls"}`)).toBeGreaterThanOrEqual(1)
       const expiry = sample(metrics, `socket_proxy_listener_certificate_expiry_seconds{route="default"}`)
       expect(Math.abs(expiry - (Date.now() / 1000 + 86400))).toBeLessThan(3600)
+    }))
+
+  it.scoped("a source that does not finish its handshake within 10 s is refused as tls (TestClock)", () =>
+    Effect.gen(function*() {
+      const pki = yield* makePki
+      const d = yield* destination()
+      const proxy = yield* startProxy([d.endpoint], listenerTls(pki))
+      const silent = yield* source(proxy.address.port)
+      // Accepted after it: once this one's bytes are through, the silent one's handshake is waiting.
+      const later = yield* tlsSource(proxy.address.port, pki.ca.cert)
+      yield* later.write("later")
+      yield* d.until(() => d.connections[0]?.data().toString() === "later")
+      yield* TestClock.adjust(Duration.millis(9_900))
+      expect(silent.isClosed()).toBe(false)
+      yield* TestClock.adjust(Duration.millis(200))
+      yield* silent.until(() => silent.isClosed())
+      yield* statsUntil(proxy, (stats) => stats.refusedConnections.tls === 1)
     }))
 
   it.scopedLive("mutual TLS: no client certificate, or one of another CA, is refused; one of the CA flows", () =>
