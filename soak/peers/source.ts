@@ -24,6 +24,19 @@ interface Slot {
   /** Half-closed by us: every byte written was handed over before the FIN. */
   ending: boolean
   blocked: boolean
+  /** Framed: the rest of a record cut in two, sent on the next tick (or before the FIN). */
+  rest: Uint8Array | undefined
+}
+
+/** Half-closes after the rest of a cut record: a source that ends cleanly ends at a record boundary. */
+const endSlot = (slot: Slot) => {
+  slot.ending = true
+  if (slot.rest !== undefined && slot.socket !== undefined) {
+    slot.written += slot.rest.length
+    slot.socket.write(slot.rest)
+  }
+  slot.rest = undefined
+  slot.socket?.end()
 }
 
 let nextId = settings.idBase
@@ -45,6 +58,7 @@ const connectSlot = (slot: Slot) => {
   slot.written = 0
   slot.ending = false
   slot.blocked = false
+  slot.rest = undefined
   let connected = false
   socket.on("connect", () => {
     connected = true
@@ -96,10 +110,7 @@ const command = (command: SourceCommand) => {
       for (const slot of pick(command.n)) slot.socket?.resetAndDestroy()
       return
     case "halfclose":
-      for (const slot of pick(command.n)) {
-        slot.ending = true
-        slot.socket?.end()
-      }
+      for (const slot of pick(command.n)) endSlot(slot)
       return
     case "silent":
       for (let i = 0; i < command.n; i++) extraConnection(command.ms)
@@ -112,10 +123,7 @@ const command = (command: SourceCommand) => {
       for (const slot of slots) {
         if (slot.socket === undefined) continue
         if (slot.writer === undefined) slot.socket.destroy()
-        else {
-          slot.ending = true
-          slot.socket.end()
-        }
+        else endSlot(slot)
       }
       if (slots.every((s) => s.socket === undefined)) emit({ e: "stopped" })
       return
@@ -123,7 +131,14 @@ const command = (command: SourceCommand) => {
 }
 
 for (let i = 0; i < settings.connections; i++) {
-  const slot: Slot = { socket: undefined, writer: undefined, written: 0, ending: false, blocked: false }
+  const slot: Slot = {
+    socket: undefined,
+    writer: undefined,
+    written: 0,
+    ending: false,
+    blocked: false,
+    rest: undefined
+  }
   slots.push(slot)
   connectSlot(slot)
 }
@@ -131,10 +146,25 @@ for (let i = 0; i < settings.connections; i++) {
 setInterval(() => {
   for (const slot of openSlots()) {
     if (slot.blocked) continue
+    // Framed, the tick's last record is cut at a random point and its rest sent a tick later, so
+    // the proxy often reads a chunk that ends inside a record: the case a framing bug breaks.
+    if (slot.rest !== undefined) {
+      const rest = slot.rest
+      slot.rest = undefined
+      slot.written += rest.length
+      if (!slot.socket!.write(rest)) {
+        slot.blocked = true
+        continue
+      }
+    }
     for (let i = 0; i < recordsPerTick; i++) {
       const record = slot.writer!.next(Math.random() * 2 * settings.meanPayload)
-      slot.written += record.length
-      if (!slot.socket!.write(record)) {
+      const cut = settings.framed === true && i === recordsPerTick - 1
+        ? 1 + Math.floor(Math.random() * (record.length - 1))
+        : record.length
+      if (cut < record.length) slot.rest = record.subarray(cut)
+      slot.written += cut
+      if (!slot.socket!.write(cut < record.length ? record.subarray(0, cut) : record)) {
         slot.blocked = true
         break
       }
