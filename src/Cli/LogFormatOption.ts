@@ -1,4 +1,7 @@
-import { Effect, FiberRef, HashSet, Logger } from "effect"
+import * as Effect from "effect/Effect"
+import * as FiberRef from "effect/FiberRef"
+import * as HashSet from "effect/HashSet"
+import * as Logger from "effect/Logger"
 import { resolveSetting } from "../Proxy/Settings/Config.js"
 import type { InvalidConfig } from "../Proxy/Errors.js"
 import type { LogFormat } from "../Proxy/Settings/Settings.js"

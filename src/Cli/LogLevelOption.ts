@@ -1,4 +1,7 @@
-import { Effect, Either, Logger, LogLevel } from "effect"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Logger from "effect/Logger"
+import * as LogLevel from "effect/LogLevel"
 import { resolveSetting } from "../Proxy/Settings/Config.js"
 import type { InvalidConfig } from "../Proxy/Errors.js"
 import { parseLogLevel, settings } from "../Proxy/Settings/Settings.js"

@@ -1,5 +1,7 @@
 import type { FileSystem } from "@effect/platform"
-import { Console, Effect, Logger } from "effect"
+import * as Console from "effect/Console"
+import * as Effect from "effect/Effect"
+import * as Logger from "effect/Logger"
 import type { FlagValues } from "../ConfigFile/Load.js"
 import { loadConfigFile } from "../ConfigFile/Load.js"
 import { reloadOnChange, reloadTriggers } from "../ConfigFile/Reload.js"

@@ -1,20 +1,14 @@
-import { Command, HelpDoc, ValidationError } from "@effect/cli"
-import { Console, Effect } from "effect"
+import * as Command from "@effect/cli/Command"
+import * as HelpDoc from "@effect/cli/HelpDoc"
+import * as ValidationError from "@effect/cli/ValidationError"
+import * as Console from "effect/Console"
+import * as Effect from "effect/Effect"
 import { UsageError } from "../Proxy/Errors.js"
 import { version } from "../Version.js"
-import {
-  demoCommand,
-  demoHelp,
-  fakeDestinationCommand,
-  fakeDestinationHelp,
-  fakeSourceCommand,
-  fakeSourceHelp
-} from "./FakeCommands.js"
+import { demoCommand, fakeDestinationCommand, fakeSourceCommand } from "./FakeCommands.js"
 import type { CommandHelp } from "./Help.js"
-import { renderCommandHelp, renderRootHelp } from "./Help.js"
-import { proxyCommand, proxyHelp } from "./ProxyCommand.js"
-
-const helps = [proxyHelp, fakeSourceHelp, fakeDestinationHelp, demoHelp]
+import { helps, helpText } from "./HelpText.js"
+import { proxyCommand } from "./ProxyCommand.js"
 
 const root = Command.make("socket-proxy").pipe(
   Command.withDescription("A TCP fan-out proxy: every source that connects is forwarded to every destination."),
@@ -56,19 +50,17 @@ const withoutLibraryErrors = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
   )
 
 /**
- * Runs the command line `argv` (`process.argv`): `--help` and `--version` here,
- * from the settings table; every command through @effect/cli. Every rejection
+ * Runs the command line `argv` (`process.argv`): `--help` and `--version` from
+ * the settings table (`HelpText.ts`); every command through @effect/cli. Every rejection
  * fails with an error whose message is the one line to print.
  */
 export const runCli = (argv: ReadonlyArray<string>) =>
   Effect.suspend(() => {
     const args = argv.slice(2)
+    const text = helpText(args)
+    if (text !== undefined) return Console.log(text)
     const help = helps.find((candidate) => candidate.name === args[0])
-    if (args.includes("--help") || args.includes("-h")) {
-      return Console.log(help === undefined ? renderRootHelp(helps, version) : renderCommandHelp(help))
-    }
     if (help === undefined) {
-      if (args.length === 1 && args[0] === "--version") return Console.log(version)
       const first = args[0]
       return Effect.fail(
         new UsageError({

@@ -1,4 +1,4 @@
-import { Either } from "effect"
+import * as Either from "effect/Either"
 import * as YAML from "yaml"
 
 /** The file's formats, by extension. */

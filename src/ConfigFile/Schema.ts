@@ -1,4 +1,6 @@
-import { Either, ParseResult, Schema } from "effect"
+import * as Either from "effect/Either"
+import * as ParseResult from "effect/ParseResult"
+import * as Schema from "effect/Schema"
 import type { Duration } from "effect"
 import type { Cidr } from "../Proxy/Settings/Cidr.js"
 import type { Endpoint, ListenAddress } from "../Proxy/Settings/Endpoint.js"
@@ -32,7 +34,7 @@ const describeValue = (input: unknown): string =>
 
 /** A setting's value: text or a number in the file, its typed value once decoded. */
 const value = <A>(setting: Setting<A>): Schema.Schema<A, unknown> =>
-  setting.fileValue ?? Schema.transformOrFail(
+  setting.fileValue?.(Schema) ?? Schema.transformOrFail(
     Schema.Unknown,
     Schema.declare((_: unknown): _ is A => true),
     {

@@ -1,4 +1,4 @@
-import { Either } from "effect"
+import * as Either from "effect/Either"
 import type { ListenAddress } from "../Proxy/Settings/Endpoint.js"
 import { formatEndpoint } from "../Proxy/Settings/Endpoint.js"
 import { listenClash } from "../Proxy/Edges/ListenClash.js"

@@ -1,4 +1,5 @@
-import { Effect, Queue } from "effect"
+import * as Effect from "effect/Effect"
+import * as Queue from "effect/Queue"
 import type { Scope } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"

@@ -1,4 +1,5 @@
-import { Duration, Effect } from "effect"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
 import type { Clock } from "effect"
 import { maxRedialDelay, redialDelay, tooSlowRedialDelay } from "./Backoff.js"
 import type { DestinationHealth } from "../Observability/DestinationHealth.js"

@@ -1,4 +1,5 @@
-import { Duration, Effect } from "effect"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
 import { monotonicMillis } from "./Wakeup.js"
 
 /** A source the watch may close: when it last sent something, and how to close it. */

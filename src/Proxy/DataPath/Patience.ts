@@ -1,4 +1,4 @@
-import { Duration } from "effect"
+import * as Duration from "effect/Duration"
 
 /**
  * The policy that decides when a destination is too slow, as pure functions of

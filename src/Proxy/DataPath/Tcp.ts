@@ -7,7 +7,11 @@
  * this is the hot path; `connect` wraps an outbound connection as a scoped
  * Effect for the fakes and the tests.
  */
-import { Deferred, Duration, Effect, Queue, Scope } from "effect"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Queue from "effect/Queue"
+import * as Scope from "effect/Scope"
 import * as dns from "node:dns"
 import * as net from "node:net"
 import * as tls from "node:tls"

@@ -1,4 +1,4 @@
-import { Either } from "effect"
+import * as Either from "effect/Either"
 
 /**
  * How a route's byte stream is cut into messages (issue 13): `none` (no

@@ -1,4 +1,6 @@
-import { Clock, Duration, Effect } from "effect"
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
 
 /** A destination that stays down, or keeps flapping, is mentioned at most this often. */
 export const reportInterval = Duration.seconds(30)

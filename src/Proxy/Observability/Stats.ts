@@ -1,4 +1,6 @@
-import { Clock, Effect, Metric } from "effect"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Metric from "effect/Metric"
 import type { DestinationHealth, DestinationState } from "./DestinationHealth.js"
 import { sessionDurationSeconds } from "./MetricNames.js"
 import type { MessageTally } from "../DataPath/OutboundBuffer.js"

@@ -1,4 +1,4 @@
-import { Duration } from "effect"
+import * as Duration from "effect/Duration"
 import { formatCidr } from "../Settings/Cidr.js"
 import { formatEndpoint } from "../Settings/Endpoint.js"
 import type { DestinationConfig, RouteConfig } from "./Routes.js"

@@ -1,4 +1,6 @@
-import { Effect, ExecutionStrategy, Scope } from "effect"
+import * as Effect from "effect/Effect"
+import * as ExecutionStrategy from "effect/ExecutionStrategy"
+import * as Scope from "effect/Scope"
 import type { Duration } from "effect"
 import type { ListenAddress } from "../Settings/Endpoint.js"
 import { formatEndpoint } from "../Settings/Endpoint.js"

@@ -1,4 +1,7 @@
-import { Config, Effect, Either, Option } from "effect"
+import * as Config from "effect/Config"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Option from "effect/Option"
 import type { Duration } from "effect"
 import type { Cidr } from "./Cidr.js"
 import type { Endpoint, ListenAddress } from "./Endpoint.js"

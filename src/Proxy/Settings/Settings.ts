@@ -1,4 +1,9 @@
-import { Duration, Either, LogLevel, Schema } from "effect"
+import * as Duration from "effect/Duration"
+import * as Either from "effect/Either"
+import * as LogLevel from "effect/LogLevel"
+// Type only: `--help` reads this table, and effect/Schema (with fast-check under it) is the
+// largest thing it would otherwise load. The file's Schema is built by ConfigFile/Schema.ts.
+import type * as SchemaModule from "effect/Schema"
 import type { Cidr } from "./Cidr.js"
 import { parseCidrList } from "./Cidr.js"
 import type { Endpoint, ListenAddress } from "./Endpoint.js"
@@ -38,8 +43,11 @@ export interface Setting<A> {
   readonly repeatable: boolean
   /** A flag without a value (`--accept-proxy-protocol`); its env variable and file key take `true` or `false`. */
   readonly isSwitch: boolean
-  /** What only the file can write, as a map (`tls: { cert, key }`): its Schema, instead of `parse` of a text. */
-  readonly fileValue?: Schema.Schema<A, unknown> | undefined
+  /**
+   * What only the file can write, as a map (`tls: { cert, key }`): its Schema, instead of `parse` of a text;
+   * given the Schema module, so that reading the table does not load it.
+   */
+  readonly fileValue?: ((Schema: typeof SchemaModule) => SchemaModule.Schema<A, unknown>) | undefined
 }
 
 const setting = <A>(
@@ -136,8 +144,10 @@ export const parseSendProxyProtocol = (text: string): Either.Either<SendProxyPro
 }
 
 /** A map's Schema, decoded from whatever the file holds there. */
-const fromUnknown = <A, I>(schema: Schema.Schema<A, I>): Schema.Schema<A, unknown> =>
-  Schema.compose(Schema.Unknown, schema, { strict: false })
+const fromUnknown = <A, I>(
+  Schema: typeof SchemaModule,
+  schema: SchemaModule.Schema<A, I>
+): SchemaModule.Schema<A, unknown> => Schema.compose(Schema.Unknown, schema, { strict: false })
 
 const onlyInTheFile = (): Either.Either<never, string> => Either.left("only in the configuration file")
 
@@ -404,11 +414,15 @@ export const settings = {
     defaultText: "off",
     parse: onlyInTheFile,
     places: ["route"],
-    fileValue: fromUnknown(Schema.Struct({
-      cert: Schema.NonEmptyTrimmedString,
-      key: Schema.NonEmptyTrimmedString,
-      clientCa: Schema.optional(Schema.NonEmptyTrimmedString).pipe(Schema.fromKey("client-ca"))
-    }))
+    fileValue: (Schema) =>
+      fromUnknown(
+        Schema,
+        Schema.Struct({
+          cert: Schema.NonEmptyTrimmedString,
+          key: Schema.NonEmptyTrimmedString,
+          clientCa: Schema.optional(Schema.NonEmptyTrimmedString).pipe(Schema.fromKey("client-ca"))
+        })
+      )
   }),
   destinationTls: setting<DestinationTlsEntry>({
     fileKey: "tls",
@@ -419,16 +433,20 @@ export const settings = {
     defaultText: "off",
     parse: onlyInTheFile,
     places: ["destination"],
-    fileValue: fromUnknown(Schema.Union(
-      Schema.Literal(true),
-      Schema.Struct({
-        ca: Schema.optional(Schema.NonEmptyTrimmedString),
-        cert: Schema.optional(Schema.NonEmptyTrimmedString),
-        key: Schema.optional(Schema.NonEmptyTrimmedString),
-        servername: Schema.optional(Schema.NonEmptyTrimmedString),
-        insecureSkipVerify: Schema.optional(Schema.Boolean).pipe(Schema.fromKey("insecure-skip-verify"))
-      })
-    ))
+    fileValue: (Schema) =>
+      fromUnknown(
+        Schema,
+        Schema.Union(
+          Schema.Literal(true),
+          Schema.Struct({
+            ca: Schema.optional(Schema.NonEmptyTrimmedString),
+            cert: Schema.optional(Schema.NonEmptyTrimmedString),
+            key: Schema.optional(Schema.NonEmptyTrimmedString),
+            servername: Schema.optional(Schema.NonEmptyTrimmedString),
+            insecureSkipVerify: Schema.optional(Schema.Boolean).pipe(Schema.fromKey("insecure-skip-verify"))
+          })
+        )
+      )
   }),
   // --- end TLS
   metrics: setting<ListenAddress>({

@@ -7,7 +7,10 @@
  * Reading is synchronous on purpose: it happens once at start or reload, never
  * on the data path, and the files are small.
  */
-import { Array as Arr, Data, Effect, Either } from "effect"
+import * as Arr from "effect/Array"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import { createPrivateKey, X509Certificate } from "node:crypto"
 import type { KeyObject } from "node:crypto"
 import { readFileSync } from "node:fs"
