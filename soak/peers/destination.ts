@@ -10,6 +10,7 @@
  */
 import * as net from "node:net"
 import { StreamChecker } from "../../test/support/Records.js"
+import { resetSocket } from "../../test/support/Reset.js"
 import type { DestinationCommand, DestinationSettings } from "./Wire.js"
 import { emit, forEachLine, settingsVariable } from "./Wire.js"
 
@@ -77,7 +78,7 @@ const command = (command: DestinationCommand) => {
     case "reset":
       for (const connection of open.values()) {
         connection.faulted = true
-        connection.socket.resetAndDestroy()
+        resetSocket(connection.socket)
       }
       return
     case "halfclose":

@@ -10,6 +10,7 @@
  */
 import * as net from "node:net"
 import { RecordWriter } from "../../test/support/Records.js"
+import { resetSocket } from "../../test/support/Reset.js"
 import type { SourceCommand, SourceSettings } from "./Wire.js"
 import { emit, forEachLine, settingsVariable } from "./Wire.js"
 
@@ -107,7 +108,7 @@ const extraConnection = (closeAfterMillis: number) => {
 const command = (command: SourceCommand) => {
   switch (command.cmd) {
     case "vanish":
-      for (const slot of pick(command.n)) slot.socket?.resetAndDestroy()
+      for (const slot of pick(command.n)) if (slot.socket !== undefined) resetSocket(slot.socket)
       return
     case "halfclose":
       for (const slot of pick(command.n)) endSlot(slot)

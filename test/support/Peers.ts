@@ -7,6 +7,7 @@ import { Duration, Effect } from "effect"
 import type { Scope } from "effect"
 import * as net from "node:net"
 import { Condition } from "./Condition.js"
+import { resetSocket } from "./Reset.js"
 
 export const loopback = "127.0.0.1"
 
@@ -121,7 +122,7 @@ export const destination = (options: TestDestinationOptions = {}): Effect.Effect
 
 const destroyServer = (server: net.Server, connections: ReadonlyArray<ReceivedConnection>) => {
   server.close()
-  for (const connection of connections) connection.socket.resetAndDestroy()
+  for (const connection of connections) resetSocket(connection.socket)
 }
 
 export interface TestSource {

@@ -376,11 +376,16 @@ export class OutboundConnection {
     this.socket.destroy()
   }
 
-  /** Closes the socket at once with a reset (RST), so the peer sees no clean end; safe to repeat. */
+  /**
+   * Closes the socket at once with a reset (RST), so the peer sees no clean end; safe to
+   * repeat. Once a FIN is on its way the end is clean anyway, and libuv refuses a reset
+   * while a half-close is under way (EINVAL) and then never closes the descriptor: such a
+   * socket is just destroyed.
+   */
   reset(): void {
     const socket = this.socket
     if (socket.destroyed) return
-    if (socket.connecting || socket.readyState === "closed") socket.destroy()
+    if (socket.connecting || socket.writableEnded || socket.readyState === "closed") socket.destroy()
     else socket.resetAndDestroy()
   }
 
