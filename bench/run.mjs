@@ -150,13 +150,15 @@ if (only.includes("throughput")) {
     figure(scenario, "read system calls per MiB from the source", results, (r) => r.readsPerMiB, 1, ratioAtMost(1.25))
     figure(scenario, "write system calls per MiB from the source", results, (r) => r.writesPerMiB, 1, ratioAtMost(1.25))
     figure(scenario, "CPU seconds of the fan-out process", results, (r) => r.cpuSeconds, 2)
+    figure(scenario, "of which in the kernel (system time), s", results, (r) => r.systemSeconds, 2)
+    figure(scenario, "minor page faults per MiB from the source", results, (r) => r.minorFaultsPerMiB, 0)
     figure(scenario, "peak RSS, MB", results, (r) => r.peakRssMB, 0)
   }
   notes.push(
     `Throughput: ${
       sizes.throughputBytes / 2 ** 20
     } MiB from one source, every byte verified at every destination; MB = 10^6 bytes. ` +
-      "System calls: `syscr` / `syscw` of the fan-out's own node process (`/proc/PID/io`, all its threads), read just before the source connects and after the last byte arrived, over the MiB the source sent (writes cover all destinations)."
+      "System calls: `syscr` / `syscw` of the fan-out's own node process (`/proc/PID/io`, all its threads), read just before the source connects and after the last byte arrived, over the MiB the source sent (writes cover all destinations). Minor page faults: pages the kernel mapped in fresh for the fan-out (`/proc/PID/stat`), mostly socket read buffers the allocator had given back (see BENCHMARKS.md, What stands in the way)."
   )
 }
 

@@ -14,6 +14,21 @@ export const cpuSeconds = (pid) => {
   }
 }
 
+/**
+ * System CPU seconds (time in the kernel on the process's behalf) and minor page
+ * faults (pages the kernel had to map in fresh, e.g. after the allocator gave memory
+ * back) so far; NaN where unreadable.
+ */
+export const kernelCounters = (pid) => {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+    return { systemSeconds: Number(fields[12]) / ticksPerSecond, minorFaults: Number(fields[7]) }
+  } catch {
+    return { systemSeconds: Number.NaN, minorFaults: Number.NaN }
+  }
+}
+
 const statusField = (pid, name) => {
   try {
     const status = readFileSync(`/proc/${pid}/status`, "utf8")

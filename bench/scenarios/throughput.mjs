@@ -6,7 +6,7 @@
 // Read and write system calls of the fan-out process (/proc/PID/io, all its threads)
 // from just before the source connects to after the last byte arrived and the source ended.
 import { startHaproxy } from "../lib/haproxy.mjs"
-import { cpuSeconds, ioCounters, peakRss } from "../lib/procstat.mjs"
+import { cpuSeconds, ioCounters, kernelCounters, peakRss } from "../lib/procstat.mjs"
 import { startServer } from "../lib/servers.mjs"
 import { within } from "../lib/stats.mjs"
 import { startSink, startSource } from "../lib/threads.mjs"
@@ -59,12 +59,14 @@ export const throughputRun = async (
   })
   try {
     const cpuBefore = server ? cpuSeconds(server.pid) : Number.NaN
+    const kernelBefore = server ? kernelCounters(server.pid) : undefined
     const completions = sinks.map((sink) => sink.complete(totalBytes))
     const { at: startedAt } = await source.started
     const done = await within(Promise.all(completions), 300_000, `${kind} 1->${destinations}: all bytes at the sinks`)
     const endedAt = Math.max(...done.map((d) => d.at))
     await within(source.sent, 30_000, "source finished")
     const cpu = server ? cpuSeconds(server.pid) - cpuBefore : Number.NaN
+    const kernelAfter = server ? kernelCounters(server.pid) : undefined
     const ioAfter = server ? ioCounters(server.pid) : { reads: Number.NaN, writes: Number.NaN }
     const mib = totalBytes / 2 ** 20
     const peak = server ? peakRss(server.pid) : Number.NaN
@@ -79,6 +81,10 @@ export const throughputRun = async (
     return {
       mbPerSecond: (destinations * totalBytes) / (endedAt - startedAt) / 1000,
       cpuSeconds: cpu,
+      systemSeconds: kernelAfter === undefined ? Number.NaN : kernelAfter.systemSeconds - kernelBefore.systemSeconds,
+      minorFaultsPerMiB: kernelAfter === undefined
+        ? Number.NaN
+        : (kernelAfter.minorFaults - kernelBefore.minorFaults) / (totalBytes / 2 ** 20),
       /** System calls per MiB sent by the source (writes cover every destination). */
       readsPerMiB: (ioAfter.reads - ioBefore.reads) / mib,
       writesPerMiB: (ioAfter.writes - ioBefore.writes) / mib,
