@@ -158,6 +158,7 @@ if (only.includes("throughput")) {
     `Throughput: ${
       sizes.throughputBytes / 2 ** 20
     } MiB from one source, every byte verified at every destination; MB = 10^6 bytes. ` +
+      "The proxy runs these bulk transfers (and the framing, HAProxy and TLS ones) with `--write-timeout 10m`: behind a source faster than both, the slower destination would otherwise be cut after 5 s, as the README says, and miss bytes (the stalled scenario measures that policy). " +
       "System calls: `syscr` / `syscw` of the fan-out's own node process (`/proc/PID/io`, all its threads), read just before the source connects and after the last byte arrived, over the MiB the source sent (writes cover all destinations). Minor page faults: pages the kernel mapped in fresh for the fan-out (`/proc/PID/stat`), mostly socket read buffers the allocator had given back (see BENCHMARKS.md, What stands in the way)."
   )
 }
