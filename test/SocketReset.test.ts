@@ -34,13 +34,13 @@ describe("closing a socket with a reset while it half-closes", () => {
   it.scopedLive("the proxy's outbound connection still closes (no leaked descriptor)", () =>
     Effect.gen(function*() {
       const server = yield* quietServer
-      const connected = yield* Deferred.make<Tcp.OutboundConnection>()
+      const up = yield* Deferred.make<Tcp.OutboundConnection>()
       const connection = Tcp.open({ host: loopback, port: portOf(server) }, {
-        onConnect: (connection) => Deferred.unsafeDone(connected, Effect.succeed(connection)),
+        onConnect: (connection) => Deferred.unsafeDone(up, Effect.succeed(connection)),
         onLost: () => {},
         onWritten: () => {}
       })
-      yield* Deferred.await(connected)
+      yield* Deferred.await(up)
       const closed = yield* Deferred.make<void>()
       connection.socket.once("close", () => Deferred.unsafeDone(closed, Effect.void))
       connection.finish()

@@ -12,17 +12,6 @@ import { within } from "../lib/stats.mjs"
 import { startSink, startSource } from "../lib/threads.mjs"
 
 /**
- * `framed`: the proxy with `--framing` and a stream of lines of `messageSize`
- * bytes (issue 13), e.g. `{ framing: "lines", messageSize: 100 }`; the same
- * stream with `framing: "none"` is its comparison.
- * `haproxy`: the path of an haproxy binary to put in front of the fan-out (the source
- * connects to HAProxy); the proxy then runs with --accept-proxy-protocol and HAProxy
- * sends it PROXY v2, the reference gets the bare stream.
- * `tls`: the certificates of makeCertificates; the proxy and the reference get
- * `--tls-cert`/`--tls-key` (the server's) and `--dest-ca` (the CA), their
- * destinations as `tls://127.0.0.1:PORT`.
- */
-/**
  * The proxy's `--write-timeout` in these bulk runs. Behind a source faster than every
  * destination, the slower of two destinations holds the source back while the faster
  * one could take more, and the proxy cuts it after `--write-timeout` (README, "A slow
@@ -33,6 +22,17 @@ import { startSink, startSource } from "../lib/threads.mjs"
  */
 const bulkWriteTimeout = "10m"
 
+/**
+ * `framed`: the proxy with `--framing` and a stream of lines of `messageSize`
+ * bytes (issue 13), e.g. `{ framing: "lines", messageSize: 100 }`; the same
+ * stream with `framing: "none"` is its comparison.
+ * `haproxy`: the path of an haproxy binary to put in front of the fan-out (the source
+ * connects to HAProxy); the proxy then runs with --accept-proxy-protocol and HAProxy
+ * sends it PROXY v2, the reference gets the bare stream.
+ * `tls`: the certificates of makeCertificates; the proxy and the reference get
+ * `--tls-cert`/`--tls-key` (the server's) and `--dest-ca` (the CA), their
+ * destinations as `tls://127.0.0.1:PORT`.
+ */
 export const throughputRun = async (
   kind,
   destinations,
