@@ -32,7 +32,7 @@ export class Wakeup {
    * Waits until `wake`, or until `deadline` (on the clock `now` was read from).
    *
    * It gives Effect no canceler, on purpose: a canceler wraps the wait in an
-   * `onInterrupt` frame, about 0.9 KB of heap for every link while it waits. An
+   * `onInterrupt` frame, about 1.5 KiB of heap for every link while it waits. An
    * interrupted waiter needs none: Effect spends its callback when it interrupts the
    * fiber, so a later `resume` is ignored, and the timer goes with the next `wake`
    * (the forwarder's `closed`, which every session's end calls) or fires once, harmlessly.
