@@ -11,17 +11,21 @@ import { resetSocket } from "./support/Reset.js"
  * so `end()` followed by a reset is that window, every time.
  */
 
-/** A server whose accepted sockets read and ignore everything. */
-const quietServer = Effect.acquireRelease(
-  Effect.async<net.Server>((resume) => {
-    const server = net.createServer((socket) => {
-      socket.on("data", () => {})
-      socket.on("error", () => {})
-    })
-    server.listen(0, loopback, () => resume(Effect.succeed(server)))
-  }),
-  (server) => Effect.sync(() => server.close())
-)
+/** A server whose accepted sockets read and ignore everything; `onSocket` sees each as well. */
+const server = (onSocket: (socket: net.Socket) => void = () => {}) =>
+  Effect.acquireRelease(
+    Effect.async<net.Server>((resume) => {
+      const server = net.createServer((socket) => {
+        socket.on("data", () => {})
+        socket.on("error", () => {})
+        onSocket(socket)
+      })
+      server.listen(0, loopback, () => resume(Effect.succeed(server)))
+    }),
+    (server) => Effect.sync(() => server.close())
+  )
+
+const quietServer = server()
 
 const portOf = (server: net.Server) => (server.address() as net.AddressInfo).port
 
@@ -66,23 +70,15 @@ describe("closing a socket with a reset while it half-closes", () => {
     Effect.gen(function*() {
       const peerError = yield* Deferred.make<string>()
       const accepted = yield* Deferred.make<void>()
-      const server = yield* Effect.acquireRelease(
-        Effect.async<net.Server>((resume) => {
-          const server = net.createServer((socket) => {
-            socket.on("data", () => {})
-            socket.on(
-              "error",
-              (error: NodeJS.ErrnoException) =>
-                Deferred.unsafeDone(peerError, Effect.succeed(error.code ?? error.message))
-            )
-            socket.on("end", () => Deferred.unsafeDone(peerError, Effect.succeed("clean end")))
-            Deferred.unsafeDone(accepted, Effect.void)
-          })
-          server.listen(0, loopback, () => resume(Effect.succeed(server)))
-        }),
-        (server) => Effect.sync(() => server.close())
-      )
-      const socket = net.connect(portOf(server), loopback)
+      const listening = yield* server((socket) => {
+        socket.on(
+          "error",
+          (error: NodeJS.ErrnoException) => Deferred.unsafeDone(peerError, Effect.succeed(error.code ?? error.message))
+        )
+        socket.on("end", () => Deferred.unsafeDone(peerError, Effect.succeed("clean end")))
+        Deferred.unsafeDone(accepted, Effect.void)
+      })
+      const socket = net.connect(portOf(listening), loopback)
       socket.on("error", () => {})
       yield* connected(socket)
       yield* Deferred.await(accepted)

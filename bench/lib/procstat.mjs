@@ -3,15 +3,20 @@ import { readdirSync, readFileSync, readlinkSync, realpathSync } from "node:fs"
 
 const ticksPerSecond = 100
 
-/** User + system CPU seconds the process has used so far. */
-export const cpuSeconds = (pid) => {
+/** The fields of `/proc/PID/stat` after the command name (field 3 is index 0), or undefined. */
+const statFields = (pid) => {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
-    return (Number(fields[11]) + Number(fields[12])) / ticksPerSecond
+    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")
   } catch {
-    return Number.NaN
+    return undefined
   }
+}
+
+/** User + system CPU seconds the process has used so far. */
+export const cpuSeconds = (pid) => {
+  const fields = statFields(pid)
+  return fields === undefined ? Number.NaN : (Number(fields[11]) + Number(fields[12])) / ticksPerSecond
 }
 
 /**
@@ -20,13 +25,10 @@ export const cpuSeconds = (pid) => {
  * back) so far; NaN where unreadable.
  */
 export const kernelCounters = (pid) => {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
-    return { systemSeconds: Number(fields[12]) / ticksPerSecond, minorFaults: Number(fields[7]) }
-  } catch {
-    return { systemSeconds: Number.NaN, minorFaults: Number.NaN }
-  }
+  const fields = statFields(pid)
+  return fields === undefined
+    ? { systemSeconds: Number.NaN, minorFaults: Number.NaN }
+    : { systemSeconds: Number(fields[12]) / ticksPerSecond, minorFaults: Number(fields[7]) }
 }
 
 const statusField = (pid, name) => {
